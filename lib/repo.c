@@ -1,0 +1,900 @@
+/*
+ * The one place that includes git2.h: every libgit2 failure is translated
+ * here into a cartosync error code and message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "cartosync/error.h"
+#include "cartosync/repo.h"
+
+struct cs_repo {
+	git_repository *git;
+	char *path;
+	int lock_fd;
+};
+
+static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+
+static void
+git_setup(void)
+{
+	git_libgit2_init();
+	/* Acknowledged means durable: objects and refs are fsynced. */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+}
+
+/* Translate libgit2's last error into ours. */
+static int
+git_fail(int code, const char *what)
+{
+	const git_error *e = git_error_last();
+	int mapped;
+
+	switch (code) {
+	case GIT_ENOTFOUND:
+		mapped = CS_ENOTFOUND;
+		break;
+	case GIT_EEXISTS:
+		mapped = CS_EEXISTS;
+		break;
+	case GIT_EMODIFIED:
+	case GIT_ELOCKED:
+		mapped = CS_ECONFLICT;
+		break;
+	default:
+		mapped = CS_ERROR;
+	}
+	return cs_error_set(mapped, "%s: %s", what,
+			    e && e->message ? e->message : "git error");
+}
+
+static void
+to_git(git_oid *out, const cs_oid *id)
+{
+	memcpy(out->id, id->id, CS_OID_RAWSZ);
+}
+
+static void
+from_git(cs_oid *out, const git_oid *id)
+{
+	memcpy(out->id, id->id, CS_OID_RAWSZ);
+}
+
+static int
+repo_new(cs_repo **out, git_repository *git, const char *path)
+{
+	cs_repo *repo = calloc(1, sizeof(*repo));
+	size_t len;
+
+	if (repo == NULL || (repo->path = strdup(path)) == NULL) {
+		free(repo);
+		git_repository_free(git);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	len = strlen(repo->path);
+	while (len > 1 && repo->path[len - 1] == '/')
+		repo->path[--len] = '\0';
+	repo->git = git;
+	repo->lock_fd = -1;
+	*out = repo;
+	return 0;
+}
+
+int
+cs_repo_init(cs_repo **out, const char *path)
+{
+	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+	git_repository *git = NULL;
+	int rc;
+
+	*out = NULL;
+	pthread_once(&git_once, git_setup);
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH |
+		     GIT_REPOSITORY_INIT_NO_REINIT;
+	opts.initial_head = "main";
+	if ((rc = git_repository_init_ext(&git, path, &opts)) < 0)
+		return git_fail(rc, path);
+	return repo_new(out, git, path);
+}
+
+int
+cs_repo_open(cs_repo **out, const char *path)
+{
+	git_repository *git = NULL;
+	int rc;
+
+	*out = NULL;
+	pthread_once(&git_once, git_setup);
+	rc = git_repository_open_ext(&git, path, GIT_REPOSITORY_OPEN_NO_SEARCH,
+				     NULL);
+	if (rc == GIT_ENOTFOUND)
+		return cs_error_set(CS_ENOTFOUND,
+				    "'%s' is not a cartosync node (no"
+				    " repository)",
+				    path);
+	if (rc < 0)
+		return git_fail(rc, path);
+	return repo_new(out, git, path);
+}
+
+void
+cs_repo_free(cs_repo *repo)
+{
+	if (repo == NULL)
+		return;
+	cs_repo_unlock(repo);
+	git_repository_free(repo->git);
+	free(repo->path);
+	free(repo);
+}
+
+const char *
+cs_repo_path(const cs_repo *repo)
+{
+	return repo->path;
+}
+
+int
+cs_repo_read_commit_raw(char **out, size_t *outlen, cs_repo *repo,
+			const cs_oid *id)
+{
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	git_oid gid;
+	char hex[CS_OID_HEXSZ + 1];
+	int rc, error;
+
+	*out = NULL;
+	to_git(&gid, id);
+	cs_oid_fmt(hex, id);
+	if ((rc = git_repository_odb(&odb, repo->git)) < 0) {
+		error = git_fail(rc, "object database");
+		goto done;
+	}
+	if ((rc = git_odb_read(&obj, odb, &gid)) < 0) {
+		error = rc == GIT_ENOTFOUND
+				? cs_error_set(CS_ENOTFOUND,
+					       "commit %s is missing", hex)
+				: git_fail(rc, hex);
+		goto done;
+	}
+	if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
+		error = cs_error_set(CS_EINVALID, "object %s is not a commit",
+				     hex);
+		goto done;
+	}
+	*outlen = git_odb_object_size(obj);
+	if ((*out = malloc(*outlen + 1)) == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	memcpy(*out, git_odb_object_data(obj), *outlen);
+	(*out)[*outlen] = '\0';
+	error = 0;
+done:
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	return error;
+}
+
+int
+cs_repo_read_commit(cs_commit **out, cs_repo *repo, const cs_oid *id)
+{
+	char *raw = NULL;
+	size_t len = 0;
+	int error;
+
+	*out = NULL;
+	if ((error = cs_repo_read_commit_raw(&raw, &len, repo, id)) < 0)
+		return error;
+	error = cs_commit_parse(out, raw, len);
+	free(raw);
+	return error;
+}
+
+int
+cs_repo_read_blob(char **out, size_t *outlen, cs_repo *repo,
+		  const cs_oid *id, size_t max)
+{
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	git_object_t type;
+	size_t size;
+	git_oid gid;
+	int rc, error;
+
+	*out = NULL;
+	to_git(&gid, id);
+	if ((rc = git_repository_odb(&odb, repo->git)) < 0)
+		return git_fail(rc, "object database");
+	/* Check the size from the header before inflating the object. */
+	if ((rc = git_odb_read_header(&size, &type, odb, &gid)) < 0) {
+		error = git_fail(rc, "blob");
+		goto done;
+	}
+	if (type != GIT_OBJECT_BLOB) {
+		error = cs_error_set(CS_EINVALID, "object is not a file");
+		goto done;
+	}
+	if (size > max) {
+		error = cs_error_set(CS_ELIMIT,
+				     "file is %zu bytes, over the limit of %zu",
+				     size, max);
+		goto done;
+	}
+	if ((rc = git_odb_read(&obj, odb, &gid)) < 0) {
+		error = git_fail(rc, "blob");
+		goto done;
+	}
+	*outlen = git_odb_object_size(obj);
+	if ((*out = malloc(*outlen + 1)) == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	memcpy(*out, git_odb_object_data(obj), *outlen);
+	(*out)[*outlen] = '\0';
+	error = 0;
+done:
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	return error;
+}
+
+static int
+tree_lookup(git_tree **out, cs_repo *repo, const cs_oid *id)
+{
+	git_oid gid;
+	int rc;
+
+	to_git(&gid, id);
+	if ((rc = git_tree_lookup(out, repo->git, &gid)) < 0)
+		return git_fail(rc, "tree");
+	return 0;
+}
+
+int
+cs_repo_tree_lookup(cs_oid *out, unsigned *mode, cs_repo *repo,
+		    const cs_oid *tree, const char *path)
+{
+	git_tree *t = NULL;
+	git_tree_entry *entry = NULL;
+	int rc, error;
+
+	if ((error = tree_lookup(&t, repo, tree)) < 0)
+		return error;
+	rc = git_tree_entry_bypath(&entry, t, path);
+	if (rc == GIT_ENOTFOUND) {
+		error = cs_error_set(CS_ENOTFOUND, "'%s' not found", path);
+	} else if (rc < 0) {
+		error = git_fail(rc, path);
+	} else {
+		from_git(out, git_tree_entry_id(entry));
+		if (mode)
+			*mode = (unsigned)git_tree_entry_filemode_raw(entry);
+		error = 0;
+	}
+	git_tree_entry_free(entry);
+	git_tree_free(t);
+	return error;
+}
+
+int
+cs_repo_commit_tree(cs_oid *out, cs_repo *repo, const cs_oid *commit)
+{
+	git_commit *c = NULL;
+	git_oid gid;
+	int rc;
+
+	to_git(&gid, commit);
+	if ((rc = git_commit_lookup(&c, repo->git, &gid)) < 0)
+		return git_fail(rc, "commit");
+	from_git(out, git_commit_tree_id(c));
+	git_commit_free(c);
+	return 0;
+}
+
+typedef struct {
+	char *buf;
+	size_t len;
+	size_t cap;
+} pathbuf;
+
+static int
+path_push(pathbuf *p, const char *name, size_t *saved)
+{
+	size_t n = strlen(name), need = p->len + n + 2;
+
+	*saved = p->len;
+	if (need > p->cap) {
+		char *grown = realloc(p->buf, need * 2);
+
+		if (grown == NULL)
+			return cs_error_set(CS_ERROR, "out of memory");
+		p->buf = grown;
+		p->cap = need * 2;
+	}
+	if (p->len)
+		p->buf[p->len++] = '/';
+	memcpy(p->buf + p->len, name, n + 1);
+	p->len += n;
+	return 0;
+}
+
+static void
+path_pop(pathbuf *p, size_t saved)
+{
+	p->len = saved;
+	if (p->buf)
+		p->buf[saved] = '\0';
+}
+
+static int
+walk_tree(cs_repo *repo, git_tree *tree, pathbuf *path, cs_repo_entry_cb cb,
+	  void *payload)
+{
+	size_t i, n = git_tree_entrycount(tree);
+	int error = 0;
+
+	for (i = 0; i < n && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		size_t saved;
+
+		if ((error = path_push(path, git_tree_entry_name(e), &saved)))
+			break;
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+			git_tree *sub = NULL;
+			int rc = git_tree_lookup(&sub, repo->git,
+						 git_tree_entry_id(e));
+
+			if (rc < 0)
+				error = git_fail(rc, path->buf);
+			else
+				error = walk_tree(repo, sub, path, cb, payload);
+			git_tree_free(sub);
+		} else {
+			cs_oid id;
+
+			from_git(&id, git_tree_entry_id(e));
+			error = cb(path->buf, &id,
+				   (unsigned)git_tree_entry_filemode_raw(e),
+				   payload);
+		}
+		path_pop(path, saved);
+	}
+	return error;
+}
+
+int
+cs_repo_walk(cs_repo *repo, const cs_oid *tree, const char *prefix,
+	     cs_repo_entry_cb cb, void *payload)
+{
+	git_tree *t = NULL;
+	pathbuf path = {0};
+	cs_oid start = *tree;
+	unsigned mode = CS_MODE_TREE;
+	size_t saved;
+	int error;
+
+	if (prefix && *prefix) {
+		error = cs_repo_tree_lookup(&start, &mode, repo, tree, prefix);
+		if (error == CS_ENOTFOUND)
+			return 0;
+		if (error < 0)
+			return error;
+		if (mode != CS_MODE_TREE)
+			return 0;
+		if ((error = path_push(&path, prefix, &saved)) < 0)
+			return error;
+	}
+	if ((error = tree_lookup(&t, repo, &start)) == 0)
+		error = walk_tree(repo, t, &path, cb, payload);
+	git_tree_free(t);
+	free(path.buf);
+	return error;
+}
+
+int
+cs_repo_list_dir(cs_repo *repo, const cs_oid *tree, const char *path,
+		 cs_repo_entry_cb cb, void *payload)
+{
+	git_tree *t = NULL;
+	cs_oid dir = *tree;
+	unsigned mode = CS_MODE_TREE;
+	int error = 0;
+
+	if (path && *path) {
+		error = cs_repo_tree_lookup(&dir, &mode, repo, tree, path);
+		if (error == CS_ENOTFOUND || (error == 0 && mode != CS_MODE_TREE))
+			return 0;
+		if (error < 0)
+			return error;
+	}
+	if ((error = tree_lookup(&t, repo, &dir)) < 0)
+		return error;
+	for (size_t i = 0; i < git_tree_entrycount(t) && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		cs_oid id;
+
+		from_git(&id, git_tree_entry_id(e));
+		error = cb(git_tree_entry_name(e), &id,
+			   (unsigned)git_tree_entry_filemode_raw(e), payload);
+	}
+	git_tree_free(t);
+	return error;
+}
+
+/* Report every blob below tree `id` as added (old=0) or deleted (old=1). */
+typedef struct {
+	cs_repo_diff_cb cb;
+	void *payload;
+	int deleted;
+} one_side;
+
+static int
+one_side_entry(const char *path, const cs_oid *id, unsigned mode,
+	       void *payload)
+{
+	one_side *s = payload;
+	cs_tree_change change = {path, NULL, NULL, 0, 0};
+
+	if (s->deleted) {
+		change.old_id = id;
+		change.old_mode = mode;
+	} else {
+		change.new_id = id;
+		change.new_mode = mode;
+	}
+	return s->cb(&change, s->payload);
+}
+
+static int
+report_subtree(cs_repo *repo, const git_oid *gid, pathbuf *path, int deleted,
+	       cs_repo_diff_cb cb, void *payload)
+{
+	git_tree *t = NULL;
+	one_side side = {cb, payload, deleted};
+	int rc, error;
+
+	if ((rc = git_tree_lookup(&t, repo->git, gid)) < 0)
+		return git_fail(rc, path->buf);
+	error = walk_tree(repo, t, path, one_side_entry, &side);
+	git_tree_free(t);
+	return error;
+}
+
+static int
+report_entry(cs_repo *repo, const git_tree_entry *e, pathbuf *path,
+	     int deleted, cs_repo_diff_cb cb, void *payload)
+{
+	cs_oid id;
+
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+		return report_subtree(repo, git_tree_entry_id(e), path, deleted,
+				      cb, payload);
+	from_git(&id, git_tree_entry_id(e));
+	return one_side_entry(path->buf, &id,
+			      (unsigned)git_tree_entry_filemode_raw(e),
+			      &(one_side){cb, payload, deleted});
+}
+
+static int diff_trees(cs_repo *repo, git_tree *a, git_tree *b, pathbuf *path,
+		      cs_repo_diff_cb cb, void *payload);
+
+static int
+diff_entry(cs_repo *repo, const git_tree_entry *old, const git_tree_entry *new,
+	   pathbuf *path, cs_repo_diff_cb cb, void *payload)
+{
+	int old_tree = git_tree_entry_type(old) == GIT_OBJECT_TREE;
+	int new_tree = git_tree_entry_type(new) == GIT_OBJECT_TREE;
+	int error;
+
+	if (git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(new)) &&
+	    git_tree_entry_filemode_raw(old) ==
+		    git_tree_entry_filemode_raw(new))
+		return 0;
+	if (old_tree && new_tree) {
+		git_tree *a = NULL, *b = NULL;
+		int rc;
+
+		if ((rc = git_tree_lookup(&a, repo->git,
+					  git_tree_entry_id(old))) < 0 ||
+		    (rc = git_tree_lookup(&b, repo->git,
+					  git_tree_entry_id(new))) < 0) {
+			git_tree_free(a);
+			return git_fail(rc, path->buf);
+		}
+		error = diff_trees(repo, a, b, path, cb, payload);
+		git_tree_free(a);
+		git_tree_free(b);
+		return error;
+	}
+	if (old_tree || new_tree) {
+		if ((error = report_entry(repo, old, path, 1, cb, payload)))
+			return error;
+		return report_entry(repo, new, path, 0, cb, payload);
+	}
+	{
+		cs_oid a, b;
+		cs_tree_change change;
+
+		from_git(&a, git_tree_entry_id(old));
+		from_git(&b, git_tree_entry_id(new));
+		change.path = path->buf;
+		change.old_id = &a;
+		change.new_id = &b;
+		change.old_mode = (unsigned)git_tree_entry_filemode_raw(old);
+		change.new_mode = (unsigned)git_tree_entry_filemode_raw(new);
+		return cb(&change, payload);
+	}
+}
+
+static int
+diff_trees(cs_repo *repo, git_tree *a, git_tree *b, pathbuf *path,
+	   cs_repo_diff_cb cb, void *payload)
+{
+	size_t i, n;
+	int error = 0;
+
+	n = b ? git_tree_entrycount(b) : 0;
+	for (i = 0; i < n && error == 0; i++) {
+		const git_tree_entry *new = git_tree_entry_byindex(b, i);
+		const char *name = git_tree_entry_name(new);
+		const git_tree_entry *old =
+			a ? git_tree_entry_byname(a, name) : NULL;
+		size_t saved;
+
+		if ((error = path_push(path, name, &saved)))
+			break;
+		if (old)
+			error = diff_entry(repo, old, new, path, cb, payload);
+		else
+			error = report_entry(repo, new, path, 0, cb, payload);
+		path_pop(path, saved);
+	}
+	n = a ? git_tree_entrycount(a) : 0;
+	for (i = 0; i < n && error == 0; i++) {
+		const git_tree_entry *old = git_tree_entry_byindex(a, i);
+		const char *name = git_tree_entry_name(old);
+		size_t saved;
+
+		if (b && git_tree_entry_byname(b, name))
+			continue;
+		if ((error = path_push(path, name, &saved)))
+			break;
+		error = report_entry(repo, old, path, 1, cb, payload);
+		path_pop(path, saved);
+	}
+	return error;
+}
+
+int
+cs_repo_diff(cs_repo *repo, const cs_oid *old_tree, const cs_oid *new_tree,
+	     cs_repo_diff_cb cb, void *payload)
+{
+	git_tree *a = NULL, *b = NULL;
+	pathbuf path = {0};
+	int error;
+
+	if (old_tree && (error = tree_lookup(&a, repo, old_tree)) < 0)
+		return error;
+	if ((error = tree_lookup(&b, repo, new_tree)) < 0)
+		goto done;
+	if ((error = path_push(&path, "", &(size_t){0})) < 0)
+		goto done;
+	path.len = 0;
+	error = diff_trees(repo, a, b, &path, cb, payload);
+done:
+	git_tree_free(a);
+	git_tree_free(b);
+	free(path.buf);
+	return error;
+}
+
+int
+cs_repo_write_blob(cs_oid *out, cs_repo *repo, const void *data, size_t len)
+{
+	git_oid gid;
+	int rc;
+
+	if ((rc = git_blob_create_from_buffer(&gid, repo->git, data, len)) < 0)
+		return git_fail(rc, "writing a file");
+	from_git(out, &gid);
+	return 0;
+}
+
+int
+cs_repo_tree_update(cs_oid *out, cs_repo *repo, const cs_oid *base,
+		    const cs_tree_update *updates, size_t count)
+{
+	git_tree_update *ups = NULL;
+	git_oid *ids = NULL;
+	git_tree *baseline = NULL;
+	git_treebuilder *empty = NULL;
+	git_oid gid, empty_id;
+	int rc, error;
+
+	if (base) {
+		if ((error = tree_lookup(&baseline, repo, base)) < 0)
+			return error;
+	} else {
+		/* libgit2 wants a baseline: start from the empty tree. */
+		if ((rc = git_treebuilder_new(&empty, repo->git, NULL)) < 0 ||
+		    (rc = git_treebuilder_write(&empty_id, empty)) < 0 ||
+		    (rc = git_tree_lookup(&baseline, repo->git, &empty_id)) <
+			    0) {
+			error = git_fail(rc, "empty tree");
+			goto done;
+		}
+	}
+	ups = calloc(count ? count : 1, sizeof(*ups));
+	ids = calloc(count ? count : 1, sizeof(*ids));
+	if (ups == NULL || ids == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < count; i++) {
+		ups[i].path = updates[i].path;
+		if (updates[i].new_id) {
+			ups[i].action = GIT_TREE_UPDATE_UPSERT;
+			ups[i].filemode = GIT_FILEMODE_BLOB;
+			to_git(&ids[i], updates[i].new_id);
+			ups[i].id = ids[i];
+		} else {
+			ups[i].action = GIT_TREE_UPDATE_REMOVE;
+		}
+	}
+	if ((rc = git_tree_create_updated(&gid, repo->git, baseline, count,
+					  ups)) < 0) {
+		error = git_fail(rc, "writing the tree");
+		goto done;
+	}
+	from_git(out, &gid);
+	error = 0;
+done:
+	git_treebuilder_free(empty);
+	git_tree_free(baseline);
+	free(ups);
+	free(ids);
+	return error;
+}
+
+int
+cs_repo_write_commit_raw(cs_oid *out, cs_repo *repo, const char *buf,
+			 size_t len)
+{
+	git_odb *odb = NULL;
+	git_oid gid;
+	int rc;
+
+	if ((rc = git_repository_odb(&odb, repo->git)) < 0)
+		return git_fail(rc, "object database");
+	rc = git_odb_write(&gid, odb, buf, len, GIT_OBJECT_COMMIT);
+	git_odb_free(odb);
+	if (rc < 0)
+		return git_fail(rc, "writing a commit");
+	from_git(out, &gid);
+	return 0;
+}
+
+int
+cs_repo_ref_read(cs_oid *out, cs_repo *repo, const char *name)
+{
+	git_oid gid;
+	int rc;
+
+	rc = git_reference_name_to_id(&gid, repo->git, name);
+	if (rc == GIT_ENOTFOUND)
+		return cs_error_set(CS_ENOTFOUND, "ref '%s' does not exist",
+				    name);
+	if (rc < 0)
+		return git_fail(rc, name);
+	from_git(out, &gid);
+	return 0;
+}
+
+int
+cs_repo_ref_cas(cs_repo *repo, const char *name, const cs_oid *new_id,
+		const cs_oid *expected, const char *log_message)
+{
+	git_reference *ref = NULL;
+	git_oid gnew, gold;
+	cs_oid current;
+	int rc;
+
+	if (new_id == NULL) {
+		/* Delete: check, then remove under libgit2's ref lock. */
+		if (cs_repo_ref_read(&current, repo, name) < 0 ||
+		    expected == NULL || cs_oid_cmp(&current, expected) != 0)
+			return cs_error_set(CS_ECONFLICT,
+					    "ref '%s' moved meanwhile", name);
+		if ((rc = git_reference_lookup(&ref, repo->git, name)) < 0)
+			return git_fail(rc, name);
+		rc = git_reference_delete(ref);
+		git_reference_free(ref);
+		return rc < 0 ? git_fail(rc, name) : 0;
+	}
+	to_git(&gnew, new_id);
+	if (expected == NULL) {
+		rc = git_reference_create(&ref, repo->git, name, &gnew, 0,
+					  log_message);
+		if (rc == GIT_EEXISTS)
+			return cs_error_set(CS_ECONFLICT,
+					    "ref '%s' was created meanwhile",
+					    name);
+	} else {
+		to_git(&gold, expected);
+		rc = git_reference_create_matching(&ref, repo->git, name,
+						   &gnew, 1, &gold,
+						   log_message);
+		if (rc == GIT_EMODIFIED || rc == GIT_ENOTFOUND)
+			return cs_error_set(CS_ECONFLICT,
+					    "ref '%s' moved meanwhile", name);
+	}
+	git_reference_free(ref);
+	return rc < 0 ? git_fail(rc, name) : 0;
+}
+
+int
+cs_repo_ref_foreach(cs_repo *repo, const char *prefix, cs_repo_ref_cb cb,
+		    void *payload)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	char *glob = NULL;
+	int rc, error = 0;
+
+	if (asprintf(&glob, "%s*", prefix) < 0)
+		return cs_error_set(CS_ERROR, "out of memory");
+	if ((rc = git_reference_iterator_glob_new(&it, repo->git, glob)) < 0) {
+		free(glob);
+		return git_fail(rc, "listing refs");
+	}
+	while (error == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+		const git_oid *gid = git_reference_target(ref);
+		cs_oid id;
+
+		if (gid) {
+			from_git(&id, gid);
+			error = cb(git_reference_name(ref), &id, payload);
+		}
+		git_reference_free(ref);
+	}
+	if (error == 0 && rc != GIT_ITEROVER)
+		error = git_fail(rc, "listing refs");
+	git_reference_iterator_free(it);
+	free(glob);
+	return error;
+}
+
+int
+cs_repo_is_ancestor(cs_repo *repo, const cs_oid *ancestor,
+		    const cs_oid *descendant)
+{
+	git_oid a, d;
+
+	if (cs_oid_cmp(ancestor, descendant) == 0)
+		return 1;
+	to_git(&a, ancestor);
+	to_git(&d, descendant);
+	return git_graph_descendant_of(repo->git, &d, &a) == 1;
+}
+
+int
+cs_repo_lock(cs_repo *repo)
+{
+	char *path = NULL;
+	int fd;
+
+	if (repo->lock_fd >= 0)
+		return 0;
+	if (asprintf(&path, "%s/cartosync.lock", repo->path) < 0)
+		return cs_error_set(CS_ERROR, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int e = errno;
+
+		cs_error_set(CS_ERROR, "cannot open '%s': %s", path,
+			     strerror(e));
+		free(path);
+		return CS_ERROR;
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			close(fd);
+			cs_error_set(CS_ERROR, "cannot lock '%s'", path);
+			free(path);
+			return CS_ERROR;
+		}
+	}
+	free(path);
+	repo->lock_fd = fd;
+	return 0;
+}
+
+void
+cs_repo_unlock(cs_repo *repo)
+{
+	if (repo->lock_fd >= 0) {
+		close(repo->lock_fd);
+		repo->lock_fd = -1;
+	}
+}
+
+int
+cs_repo_topo_order(cs_oid **out, size_t *count, cs_repo *repo,
+		   const cs_oid *tips, size_t ntips)
+{
+	git_revwalk *walk = NULL;
+	cs_oid *ids = NULL;
+	size_t n = 0, cap = 0;
+	git_oid gid;
+	int rc, error;
+
+	*out = NULL;
+	*count = 0;
+	if ((rc = git_revwalk_new(&walk, repo->git)) < 0)
+		return git_fail(rc, "history walk");
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	for (size_t i = 0; i < ntips; i++) {
+		to_git(&gid, &tips[i]);
+		if ((rc = git_revwalk_push(walk, &gid)) < 0) {
+			error = git_fail(rc, "history walk");
+			goto done;
+		}
+	}
+	while ((rc = git_revwalk_next(&gid, walk)) == 0) {
+		if (n == cap) {
+			cs_oid *grown;
+
+			cap = cap ? cap * 2 : 64;
+			if ((grown = realloc(ids, cap * sizeof(*ids))) ==
+			    NULL) {
+				error = cs_error_set(CS_ERROR,
+						     "out of memory");
+				goto done;
+			}
+			ids = grown;
+		}
+		from_git(&ids[n++], &gid);
+	}
+	if (rc != GIT_ITEROVER) {
+		error = git_fail(rc, "history walk");
+		goto done;
+	}
+	*out = ids;
+	*count = n;
+	ids = NULL; /* transferred */
+	error = 0;
+done:
+	free(ids);
+	git_revwalk_free(walk);
+	return error;
+}
+
+int
+cs_repo_fetch(cs_repo *repo, const char *source, const char *refspec)
+{
+	git_remote *remote = NULL;
+	git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
+	git_strarray specs = {(char **)&refspec, 1};
+	int rc;
+
+	if ((rc = git_remote_create_anonymous(&remote, repo->git, source)) < 0)
+		return git_fail(rc, source);
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	rc = git_remote_fetch(remote, &specs, &opts, NULL);
+	git_remote_free(remote);
+	if (rc < 0)
+		return git_fail(rc, source);
+	return 0;
+}

@@ -1,0 +1,961 @@
+/*
+ * Verification of histories: docs/architecture.md "Verification".
+ *
+ * Three passes over the commits in topological order:
+ *
+ *   1. grammar and signatures, in parallel (the costly part: an Ed25519
+ *      verification per edit), in batches read sequentially;
+ *   2. authority and content, in order, each edit judged with the
+ *      consortium as of its parent;
+ *   3. revocations: every held consortium change C that revokes a key,
+ *      removes an organisation or narrows a policy invalidates the edits
+ *      that are concurrent with it (neither in its past nor its future) and
+ *      that it no longer allows.  Without this pass a stolen key could sign
+ *      edits on last week's history:
+ *
+ *          A---B---C (coordinator revokes key K)
+ *               \
+ *                E (signed with K, parent B: K is valid as of B)
+ *
+ * An invalid commit makes all its descendants invalid.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cartosync/commit.h"
+#include "cartosync/consortium.h"
+#include "cartosync/error.h"
+#include "cartosync/json.h"
+#include "cartosync/record.h"
+#include "cartosync/sshsig.h"
+#include "cartosync/verify.h"
+
+#define BATCH 4096
+#define MAX_THREADS 16
+
+enum { UNKNOWN = 0, VALID, INVALID, UNJUDGED };
+
+typedef struct {
+	cs_oid id;
+	cs_oid tree;
+	cs_oid parent_ids[2];
+	int parents[2];
+	int nparents;
+	cs_commit_kind kind;
+	cs_key *signer;
+	char *author;
+	int64_t time;
+	char *reason;
+	int cause; /* index of the invalid ancestor, -1 if its own */
+	int state;
+	int consortium_change;
+	int in_scope;
+} vcommit;
+
+/* oid -> index, open addressing. */
+typedef struct {
+	int *slots;
+	size_t mask;
+} oid_index;
+
+typedef struct {
+	cs_oid consortium_tree;
+	cs_consortium *state;
+	char *error;
+} state_entry;
+
+typedef struct {
+	cs_repo *repo;
+	vcommit *commits;
+	size_t n;
+	oid_index index;
+	state_entry *states;
+	size_t nstates, capstates;
+} vctx;
+
+static size_t
+oid_hash(const cs_oid *id)
+{
+	size_t h;
+
+	memcpy(&h, id->id, sizeof(h));
+	return h;
+}
+
+static int
+index_build(oid_index *ix, vcommit *commits, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < n * 2)
+		cap <<= 1;
+	if ((ix->slots = malloc(cap * sizeof(int))) == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	memset(ix->slots, 0xff, cap * sizeof(int));
+	ix->mask = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t s = oid_hash(&commits[i].id) & ix->mask;
+
+		while (ix->slots[s] >= 0)
+			s = (s + 1) & ix->mask;
+		ix->slots[s] = (int)i;
+	}
+	return 0;
+}
+
+static int
+index_find(const vctx *v, const cs_oid *id)
+{
+	size_t s = oid_hash(id) & v->index.mask;
+
+	while (v->index.slots[s] >= 0) {
+		if (cs_oid_cmp(&v->commits[v->index.slots[s]].id, id) == 0)
+			return v->index.slots[s];
+		s = (s + 1) & v->index.mask;
+	}
+	return -1;
+}
+
+static void
+reject(vcommit *c, const char *reason)
+{
+	if (c->state == INVALID)
+		return;
+	c->state = INVALID;
+	c->cause = -1;
+	free(c->reason);
+	c->reason = strdup(reason);
+}
+
+/* Pass 1: grammar and signature of one commit, from its raw bytes. */
+static void
+check_signature(vcommit *c, char *raw, size_t len)
+{
+	cs_commit *commit = NULL;
+
+	if (cs_commit_parse(&commit, raw, len) < 0) {
+		reject(c, cs_error_last());
+		return;
+	}
+	c->tree = commit->tree;
+	c->kind = commit->kind;
+	c->nparents = (int)commit->parent_count;
+	c->parent_ids[0] = commit->parents[0];
+	c->parent_ids[1] = commit->parents[1];
+	c->time = commit->committer.time;
+	c->author = strdup(commit->author.name);
+	if (commit->kind == CS_COMMIT_MERGE) {
+		if (strcmp(commit->author.name, CS_MERGE_IDENT_NAME) ||
+		    strcmp(commit->author.email, CS_MERGE_IDENT_EMAIL) ||
+		    strcmp(commit->committer.name, CS_MERGE_IDENT_NAME) ||
+		    strcmp(commit->committer.email, CS_MERGE_IDENT_EMAIL) ||
+		    commit->author.time != commit->committer.time ||
+		    commit->author.tz_minutes != 0 ||
+		    commit->committer.tz_minutes != 0)
+			reject(c, "a merge must carry the fixed cartosync"
+				  " identity");
+		else if (strcmp(commit->message, CS_MERGE_MESSAGE) != 0)
+			reject(c, "a merge's message must be"
+				  " \"cartosync-merge/1\"");
+		else if (cs_oid_cmp(&commit->parents[0], &commit->parents[1]) >=
+			 0)
+			reject(c, "a merge's parents must be in canonical order");
+	} else if (cs_sshsig_verify(&c->signer, commit->signature,
+				    strlen(commit->signature),
+				    CS_SSHSIG_NAMESPACE_GIT,
+				    (const uint8_t *)commit->payload,
+				    commit->payload_len) < 0) {
+		reject(c, cs_error_last());
+	}
+	cs_commit_free(commit);
+}
+
+typedef struct {
+	vcommit *commits;
+	char **raw;
+	size_t *len;
+	size_t start, end, stride;
+} sig_job;
+
+static void *
+sig_worker(void *arg)
+{
+	sig_job *job = arg;
+
+	for (size_t i = job->start; i < job->end; i += job->stride)
+		if (job->raw[i])
+			check_signature(&job->commits[i], job->raw[i],
+					job->len[i]);
+	return NULL;
+}
+
+static unsigned
+thread_count(unsigned wanted)
+{
+	long n = wanted ? (long)wanted : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+static int
+pass_signatures(vctx *v, unsigned threads)
+{
+	char **raw = calloc(BATCH, sizeof(*raw));
+	size_t *len = calloc(BATCH, sizeof(*len));
+	pthread_t tid[MAX_THREADS];
+	sig_job jobs[MAX_THREADS];
+	int error = 0;
+
+	if (raw == NULL || len == NULL) {
+		free(raw);
+		free(len);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	for (size_t base = 0; base < v->n && error == 0; base += BATCH) {
+		size_t count = v->n - base < BATCH ? v->n - base : BATCH;
+		unsigned started = 0;
+
+		for (size_t i = 0; i < count; i++) {
+			vcommit *c = &v->commits[base + i];
+
+			if (cs_repo_read_commit_raw(&raw[i], &len[i], v->repo,
+						    &c->id) < 0) {
+				raw[i] = NULL;
+				reject(c, cs_error_last());
+			}
+		}
+		for (unsigned t = 0; t < threads; t++) {
+			jobs[t] = (sig_job){v->commits + base, raw, len, t,
+					    count, threads};
+			if (t > 0 &&
+			    pthread_create(&tid[t], NULL, sig_worker,
+					   &jobs[t]) == 0)
+				started = t;
+			else if (t > 0)
+				break;
+		}
+		sig_worker(&jobs[0]);
+		for (unsigned t = 1; t <= started; t++)
+			pthread_join(tid[t], NULL);
+		/* Jobs whose thread did not start run here. */
+		for (unsigned t = started + 1; t < threads; t++)
+			sig_worker(&jobs[t]);
+		for (size_t i = 0; i < count; i++) {
+			free(raw[i]);
+			raw[i] = NULL;
+		}
+	}
+	free(raw);
+	free(len);
+	return error;
+}
+
+/*
+ * The consortium as of a tree, cached by the id of its consortium/ subtree
+ * (consortium changes are rare, so there are few distinct states).
+ * Returns NULL with the reason in *why when the files are broken.
+ */
+static const cs_consortium *
+state_at(vctx *v, const cs_oid *tree, const char **why)
+{
+	cs_oid sub;
+	state_entry *e;
+	int error;
+
+	*why = NULL;
+	if (cs_repo_tree_lookup(&sub, NULL, v->repo, tree, "consortium") < 0) {
+		*why = "the consortium files are missing";
+		return NULL;
+	}
+	for (size_t i = 0; i < v->nstates; i++)
+		if (cs_oid_cmp(&v->states[i].consortium_tree, &sub) == 0) {
+			*why = v->states[i].error;
+			return v->states[i].state;
+		}
+	if (v->nstates == v->capstates) {
+		size_t cap = v->capstates ? v->capstates * 2 : 8;
+		state_entry *grown = realloc(v->states, cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			*why = "out of memory";
+			return NULL;
+		}
+		v->states = grown;
+		v->capstates = cap;
+	}
+	e = &v->states[v->nstates++];
+	e->consortium_tree = sub;
+	e->state = NULL;
+	e->error = NULL;
+	if ((error = cs_consortium_load(&e->state, v->repo, tree)) < 0)
+		e->error = strdup(cs_error_last());
+	*why = e->error;
+	return e->state;
+}
+
+typedef struct {
+	vctx *v;
+	const cs_consortium *state;   /* as of the parent */
+	const cs_member_key *signer;
+	const char *org;
+	char reason[768];
+	int consortium_touched;
+	int members_or_policy;
+	int check_content;            /* 0: authority only */
+} change_check;
+
+static int
+fail(change_check *cc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int
+fail(change_check *cc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cc->reason, sizeof(cc->reason), fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+static int
+is_consortium_json(const char *path)
+{
+	const char *name;
+
+	if (strcmp(path, CS_PATH_MEMBERS) == 0 ||
+	    strcmp(path, CS_PATH_POLICY) == 0 ||
+	    strcmp(path, CS_PATH_PROTOCOL) == 0 ||
+	    strcmp(path, CS_PATH_ROOT_APPROVAL) == 0)
+		return 1;
+	if (strncmp(path, CS_PATH_SCHEMA_DIR "/",
+		    sizeof(CS_PATH_SCHEMA_DIR)) != 0)
+		return 0;
+	name = path + sizeof(CS_PATH_SCHEMA_DIR);
+	return strchr(name, '/') == NULL && strlen(name) > 5 &&
+	       strcmp(name + strlen(name) - 5, ".json") == 0;
+}
+
+static int
+is_conflict_path(const char *path)
+{
+	/* conflicts/<xx>/<uuid>.json */
+	char id[37];
+
+	if (strlen(path) != 10 + 3 + 41 || strncmp(path, "conflicts/", 10) ||
+	    path[12] != '/' || strcmp(path + 49, ".json") != 0)
+		return 0;
+	memcpy(id, path + 13, 36);
+	id[36] = '\0';
+	return cs_uuid_valid(id) && strncmp(path + 10, id, 2) == 0;
+}
+
+static int
+check_change(const cs_tree_change *change, void *payload)
+{
+	change_check *cc = payload;
+	const char *path = change->path;
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *doc = NULL;
+	int record;
+
+	if (change->new_id && change->new_mode != CS_MODE_BLOB)
+		return fail(cc, "'%s' is not a regular file (mode %o)", path,
+			    change->new_mode);
+	record = strncmp(path, "records/", 8) == 0;
+	if (!(record || is_consortium_json(path) || is_conflict_path(path)))
+		return fail(cc, "'%s' is not a path of the map", path);
+	if (record && cs_record_path_parse(path, NULL, NULL, NULL) < 0)
+		return fail(cc, "%s", cs_error_last());
+	if (!cs_policy_allows(cc->state, cc->signer, path))
+		return fail(cc, "%s may not write '%s'",
+			    cc->org ? cc->org : "a root key", path);
+	if (strncmp(path, "consortium/", 11) == 0) {
+		cc->consortium_touched = 1;
+		if (strcmp(path, CS_PATH_MEMBERS) == 0 ||
+		    strcmp(path, CS_PATH_POLICY) == 0)
+			cc->members_or_policy = 1;
+		if (change->new_id == NULL &&
+		    strcmp(path, CS_PATH_ROOT_APPROVAL) != 0)
+			return fail(cc, "'%s' cannot be removed", path);
+	}
+	if (!cc->check_content || change->new_id == NULL)
+		return 0;
+
+	if (cs_repo_read_blob(&buf, &len, cc->v->repo, change->new_id,
+			      CS_RECORD_MAX_BYTES) < 0) {
+		fail(cc, "%s: %s", path, cs_error_last());
+		goto done;
+	}
+	if (record) {
+		if (cs_record_parse_stored(&doc, buf, len, path) < 0 ||
+		    cs_record_check(cs_consortium_schemas(cc->state), doc, path,
+				    path, NULL) < 0)
+			fail(cc, "%s", cs_error_last());
+	} else if (cs_json_parse(&doc, buf, len, path) < 0) {
+		fail(cc, "%s", cs_error_last());
+	} else if (!cs_json_is_canonical(buf, len)) {
+		fail(cc, "%s: not in canonical form", path);
+	} else if (strcmp(path, CS_PATH_MEMBERS) == 0 &&
+		   cs_schema_set_get(cs_consortium_schemas(cc->state),
+				     "members.schema.json") &&
+		   cs_schema_validate(cs_consortium_schemas(cc->state),
+				      "members.schema.json", doc, NULL) < 0) {
+		fail(cc, "%s: %s", path, cs_error_last());
+	} else if (strcmp(path, CS_PATH_POLICY) == 0 &&
+		   cs_schema_set_get(cs_consortium_schemas(cc->state),
+				     "policy.schema.json") &&
+		   cs_schema_validate(cs_consortium_schemas(cc->state),
+				      "policy.schema.json", doc, NULL) < 0) {
+		fail(cc, "%s: %s", path, cs_error_last());
+	}
+done:
+	json_decref(doc);
+	free(buf);
+	return cc->reason[0] ? 1 : 0;
+}
+
+/* The consortium files after a change: loadable, and power changes
+ * approved by the root. */
+static int
+check_consortium_after(vctx *v, change_check *cc, const cs_oid *parent,
+		       const cs_oid *tree)
+{
+	const cs_consortium *after;
+	const char *why;
+	cs_oid members_blob, approval_blob;
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *approval = NULL;
+
+	if ((after = state_at(v, tree, &why)) == NULL)
+		return fail(cc, "%s", why);
+	if (!cs_consortium_power_changed(cc->state, after))
+		return 0;
+	if (cs_repo_tree_lookup(&members_blob, NULL, v->repo, tree,
+				CS_PATH_MEMBERS) < 0 ||
+	    cs_repo_tree_lookup(&approval_blob, NULL, v->repo, tree,
+				CS_PATH_ROOT_APPROVAL) < 0)
+		return fail(cc, "changing the coordinator keys or the root set"
+				" needs a root approval (%s)",
+			    CS_PATH_ROOT_APPROVAL);
+	if (cs_repo_read_blob(&buf, &len, v->repo, &approval_blob,
+			      CS_JSON_MAX_BYTES) < 0 ||
+	    cs_json_parse(&approval, buf, len, CS_PATH_ROOT_APPROVAL) < 0 ||
+	    cs_root_approval_check(cc->state, approval, parent,
+				   &members_blob) < 0)
+		fail(cc, "%s", cs_error_last());
+	json_decref(approval);
+	free(buf);
+	return cc->reason[0] ? 1 : 0;
+}
+
+static const cs_member_key *
+signer_entry(const cs_consortium *state, const vcommit *c, const char **org,
+	     char *reason, size_t size)
+{
+	const cs_member_key *k = cs_consortium_find_key(state, c->signer);
+	char *fp = cs_key_fingerprint(c->signer);
+
+	*org = NULL;
+	if (k == NULL)
+		snprintf(reason, size, "signed by %s, which is not a member key",
+			 fp ? fp : "a key");
+	else if (k->revoked)
+		snprintf(reason, size, "signed by %s of %s, which is revoked",
+			 fp ? fp : "a key", k->org);
+	else if (k->role != CS_ROLE_ROOT &&
+		 !cs_consortium_org_active(state, k->org))
+		snprintf(reason, size,
+			 "signed by %s of %s, an organisation that was"
+			 " removed",
+			 fp ? fp : "a key", k->org);
+	else
+		*org = k->role == CS_ROLE_ROOT ? "root" : k->org;
+	free(fp);
+	return *org ? k : NULL;
+}
+
+static void
+judge_edit(vctx *v, vcommit *c)
+{
+	const cs_consortium *state;
+	const vcommit *parent = c->nparents ? &v->commits[c->parents[0]] : NULL;
+	change_check cc;
+	const char *why;
+
+	memset(&cc, 0, sizeof(cc));
+	cc.v = v;
+	cc.check_content = 1;
+	state = state_at(v, parent ? &parent->tree : &c->tree, &why);
+	if (state == NULL) {
+		reject(c, why);
+		return;
+	}
+	if (cs_consortium_protocol(state) > CS_PROTOCOL_VERSION) {
+		c->state = UNJUDGED;
+		return;
+	}
+	cc.state = state;
+	if ((cc.signer = signer_entry(state, c, &cc.org, cc.reason,
+				      sizeof(cc.reason))) == NULL) {
+		reject(c, cc.reason);
+		return;
+	}
+	if (parent == NULL && cc.signer->role != CS_ROLE_COORDINATOR) {
+		reject(c, "the genesis must be signed by a coordinator key");
+		return;
+	}
+	if (strcmp(c->author, cc.org) != 0) {
+		snprintf(cc.reason, sizeof(cc.reason),
+			 "author \"%s\" is not the signer's organisation"
+			 " \"%s\"",
+			 c->author, cc.org);
+		reject(c, cc.reason);
+		return;
+	}
+	if (cs_repo_diff(v->repo, parent ? &parent->tree : NULL, &c->tree,
+			 check_change, &cc) < 0 &&
+	    !cc.reason[0])
+		fail(&cc, "%s", cs_error_last());
+	if (!cc.reason[0] && parent && cc.consortium_touched)
+		check_consortium_after(v, &cc, &parent->id, &c->tree);
+	if (cc.reason[0]) {
+		reject(c, cc.reason);
+		return;
+	}
+	c->consortium_change = cc.members_or_policy;
+	c->state = VALID;
+}
+
+static void
+judge_merge(vctx *v, vcommit *c)
+{
+	vcommit *a = &v->commits[c->parents[0]];
+	vcommit *b = &v->commits[c->parents[1]];
+	int64_t later = a->time > b->time ? a->time : b->time;
+
+	if (cs_repo_is_ancestor(v->repo, &a->id, &b->id) ||
+	    cs_repo_is_ancestor(v->repo, &b->id, &a->id))
+		reject(c, "a merge's parent is an ancestor of the other");
+	else if (c->time != later)
+		reject(c, "a merge's time must be its later parent's");
+	else
+		c->state = VALID;
+}
+
+/* Pass 2 for one commit, its parents judged already. */
+static void
+judge(vctx *v, size_t i, const cs_oid *genesis, int *seen_root)
+{
+	vcommit *c = &v->commits[i];
+
+	for (int p = 0; p < c->nparents; p++) {
+		vcommit *parent = &v->commits[c->parents[p]];
+
+		if (parent->state == INVALID) {
+			c->state = INVALID;
+			c->cause = parent->cause >= 0 ? parent->cause
+						      : c->parents[p];
+			return;
+		}
+		if (parent->state == UNJUDGED) {
+			c->state = UNJUDGED;
+			return;
+		}
+	}
+	if (c->state == INVALID) /* grammar or signature */
+		return;
+	if (c->kind == CS_COMMIT_GENESIS) {
+		if (genesis && cs_oid_cmp(genesis, &c->id) != 0) {
+			reject(c, "a root commit that is not this node's"
+				  " genesis");
+			return;
+		}
+		if (!genesis && *seen_root) {
+			reject(c, "a second root commit");
+			return;
+		}
+		*seen_root = 1;
+	}
+	if (c->kind == CS_COMMIT_MERGE)
+		judge_merge(v, c);
+	else
+		judge_edit(v, c);
+}
+
+/* Bits of the commits that are `root` or its ancestors / descendants. */
+static uint8_t *
+closure(const vctx *v, size_t root, int ancestors)
+{
+	uint8_t *bits = calloc(v->n / 8 + 1, 1);
+
+	if (bits == NULL)
+		return NULL;
+	bits[root / 8] |= (uint8_t)(1u << (root % 8));
+	if (ancestors) {
+		for (size_t k = root + 1; k-- > 0;) {
+			const vcommit *c = &v->commits[k];
+
+			if (!(bits[k / 8] & (1u << (k % 8))))
+				continue;
+			for (int p = 0; p < c->nparents; p++)
+				bits[c->parents[p] / 8] |=
+					(uint8_t)(1u << (c->parents[p] % 8));
+		}
+	} else {
+		for (size_t k = root + 1; k < v->n; k++) {
+			const vcommit *c = &v->commits[k];
+
+			for (int p = 0; p < c->nparents; p++)
+				if (bits[c->parents[p] / 8] &
+				    (1u << (c->parents[p] % 8)))
+					bits[k / 8] |= (uint8_t)(1u << (k % 8));
+		}
+	}
+	return bits;
+}
+
+/* Whether edit `e` is still allowed by the consortium `after`. */
+static int
+still_allowed(vctx *v, vcommit *e, const cs_consortium *after,
+	      const vcommit *revoker)
+{
+	change_check cc;
+	char hex[CS_OID_HEXSZ + 1];
+	const vcommit *parent = &v->commits[e->parents[0]];
+
+	memset(&cc, 0, sizeof(cc));
+	cc.v = v;
+	cc.state = after;
+	cs_oid_fmt(hex, &revoker->id);
+	if ((cc.signer = signer_entry(after, e, &cc.org, cc.reason,
+				      sizeof(cc.reason))) == NULL) {
+		char reason[1024];
+
+		snprintf(reason, sizeof(reason),
+			 "%s as of commit %.12s, and the edit is not in"
+			 " that commit's past",
+			 cc.reason, hex);
+		reject(e, reason);
+		return 0;
+	}
+	if (cs_repo_diff(v->repo, &parent->tree, &e->tree, check_change,
+			 &cc) < 0 &&
+	    !cc.reason[0])
+		fail(&cc, "%s", cs_error_last());
+	if (cc.reason[0]) {
+		char reason[1024];
+
+		snprintf(reason, sizeof(reason),
+			 "%s since commit %.12s, and the edit is not in that"
+			 " commit's past",
+			 cc.reason, hex);
+		reject(e, reason);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+pass_revocations(vctx *v)
+{
+	int changed = 0;
+
+	for (size_t r = 0; r < v->n; r++) {
+		vcommit *rc = &v->commits[r];
+		const cs_consortium *after;
+		uint8_t *anc, *desc;
+		const char *why;
+
+		if (rc->state != VALID || !rc->consortium_change)
+			continue;
+		if ((after = state_at(v, &rc->tree, &why)) == NULL)
+			continue;
+		anc = closure(v, r, 1);
+		desc = closure(v, r, 0);
+		if (anc == NULL || desc == NULL) {
+			free(anc);
+			free(desc);
+			return cs_error_set(CS_ERROR, "out of memory");
+		}
+		for (size_t e = 0; e < v->n; e++) {
+			vcommit *ec = &v->commits[e];
+
+			if (ec->state != VALID || ec->kind != CS_COMMIT_EDIT ||
+			    (anc[e / 8] & (1u << (e % 8))) ||
+			    (desc[e / 8] & (1u << (e % 8))))
+				continue;
+			if (!still_allowed(v, ec, after, rc))
+				changed = 1;
+		}
+		free(anc);
+		free(desc);
+	}
+	return changed;
+}
+
+/* Descendants of invalid commits are invalid. */
+static void
+propagate(vctx *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		vcommit *c = &v->commits[i];
+
+		for (int p = 0; p < c->nparents && c->state == VALID; p++) {
+			vcommit *parent = &v->commits[c->parents[p]];
+
+			if (parent->state == INVALID) {
+				c->state = INVALID;
+				c->cause = parent->cause >= 0 ? parent->cause
+							      : c->parents[p];
+			}
+		}
+	}
+}
+
+/* Parent ids (from pass 1) to indices; parents come first in the order. */
+static int
+link_parents(vctx *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		vcommit *c = &v->commits[i];
+
+		for (int p = 0; p < c->nparents; p++) {
+			int k = index_find(v, &c->parent_ids[p]);
+
+			if (k < 0 || (size_t)k >= i)
+				return cs_error_set(CS_ERROR,
+						    "history walk out of order");
+			c->parents[p] = k;
+		}
+	}
+	return 0;
+}
+
+static void
+mark_scope(vctx *v, const cs_verify_options *opts)
+{
+	for (size_t t = 0; t < opts->ntips; t++) {
+		int k = index_find(v, &opts->tips[t]);
+
+		if (k >= 0)
+			v->commits[k].in_scope = 1;
+	}
+	for (size_t k = v->n; k-- > 0;) {
+		vcommit *c = &v->commits[k];
+
+		if (!c->in_scope)
+			continue;
+		for (int p = 0; p < c->nparents; p++)
+			v->commits[c->parents[p]].in_scope = 1;
+	}
+}
+
+static int
+build_report(cs_verify_report **out, vctx *v)
+{
+	cs_verify_report *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (r == NULL || (r->issues = calloc(v->n + 1, sizeof(*r->issues))) ==
+				 NULL) {
+		free(r);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		vcommit *c = &v->commits[i];
+		cs_verify_issue *issue;
+
+		if (!c->in_scope)
+			continue;
+		if (c->state == UNJUDGED) {
+			r->unjudged++;
+			continue;
+		}
+		r->commits++;
+		if (c->kind == CS_COMMIT_MERGE)
+			r->merges++;
+		else
+			r->edits++;
+		if (c->state != INVALID)
+			continue;
+		issue = &r->issues[r->nissues++];
+		issue->commit = c->id;
+		if (c->cause >= 0) {
+			char hex[CS_OID_HEXSZ + 1], *reason = NULL;
+
+			issue->inherited = 1;
+			issue->cause = v->commits[c->cause].id;
+			cs_oid_fmt(hex, &issue->cause);
+			if (asprintf(&reason, "stands on invalid commit %s",
+				     hex) < 0)
+				reason = NULL;
+			issue->reason = reason;
+		} else {
+			issue->reason = strdup(c->reason ? c->reason
+							 : "invalid");
+		}
+	}
+	for (size_t i = 0; i < v->nstates; i++) {
+		if (v->states[i].state &&
+		    cs_consortium_protocol(v->states[i].state) >
+			    CS_PROTOCOL_VERSION &&
+		    r->unjudged)
+			r->protocol = cs_consortium_protocol(v->states[i].state);
+	}
+	*out = r;
+	return 0;
+}
+
+int
+cs_verify(cs_verify_report **out, cs_repo *repo, const cs_verify_options *opts)
+{
+	vctx v;
+	cs_oid *all = NULL, *order = NULL;
+	size_t nall = opts->ntips + opts->nheld, n = 0;
+	int seen_root = 0, error;
+
+	*out = NULL;
+	memset(&v, 0, sizeof(v));
+	v.repo = repo;
+	if ((all = calloc(nall + 1, sizeof(*all))) == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	memcpy(all, opts->tips, opts->ntips * sizeof(*all));
+	if (opts->nheld)
+		memcpy(all + opts->ntips, opts->held,
+		       opts->nheld * sizeof(*all));
+	if ((error = cs_repo_topo_order(&order, &n, repo, all, nall)) < 0)
+		goto done;
+	v.n = n;
+	if ((v.commits = calloc(n + 1, sizeof(*v.commits))) == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		v.commits[i].id = order[i];
+	for (size_t i = 0; i < n; i++)
+		v.commits[i].cause = -1;
+	if ((error = index_build(&v.index, v.commits, n)) < 0 ||
+	    (error = pass_signatures(&v, thread_count(opts->threads))) < 0 ||
+	    (error = link_parents(&v)) < 0)
+		goto done;
+	mark_scope(&v, opts);
+
+	for (size_t i = 0; i < n; i++)
+		judge(&v, i, opts->genesis, &seen_root);
+	for (int round = 0; round < 8; round++) {
+		int changed = pass_revocations(&v);
+
+		if (changed < 0) {
+			error = changed;
+			goto done;
+		}
+		propagate(&v);
+		if (!changed)
+			break;
+	}
+	error = build_report(out, &v);
+done:
+	for (size_t i = 0; i < v.n; i++) {
+		cs_key_free(v.commits[i].signer);
+		free(v.commits[i].author);
+		free(v.commits[i].reason);
+	}
+	for (size_t i = 0; i < v.nstates; i++) {
+		cs_consortium_free(v.states[i].state);
+		free(v.states[i].error);
+	}
+	free(v.states);
+	free(v.commits);
+	free(v.index.slots);
+	free(order);
+	free(all);
+	return error;
+}
+
+int
+cs_verify_report_rejects(const cs_verify_report *report, const cs_oid *commit)
+{
+	for (size_t i = 0; i < report->nissues; i++)
+		if (cs_oid_cmp(&report->issues[i].commit, commit) == 0)
+			return 1;
+	return 0;
+}
+
+void
+cs_verify_report_free(cs_verify_report *report)
+{
+	if (report == NULL)
+		return;
+	for (size_t i = 0; i < report->nissues; i++)
+		free(report->issues[i].reason);
+	free(report->issues);
+	free(report);
+}
+
+int
+cs_verify_edit_preflight(cs_repo *repo, const cs_oid *parent,
+			 const cs_oid *tree, const struct cs_key *signer)
+{
+	vctx v;
+	vcommit c[2];
+	change_check cc;
+	const char *why;
+	int error = 0;
+
+	memset(&v, 0, sizeof(v));
+	memset(c, 0, sizeof(c));
+	memset(&cc, 0, sizeof(cc));
+	v.repo = repo;
+	if ((error = cs_repo_commit_tree(&c[0].tree, repo, parent)) < 0)
+		return error;
+	c[0].id = *parent;
+	c[1].tree = *tree;
+	c[1].signer = (cs_key *)signer;
+	cc.v = &v;
+	cc.check_content = 1;
+	if ((cc.state = state_at(&v, &c[0].tree, &why)) == NULL) {
+		error = cs_error_set(CS_EINVALID, "%s", why);
+		goto done;
+	}
+	if (cs_consortium_protocol(cc.state) > CS_PROTOCOL_VERSION) {
+		error = cs_error_set(CS_EPERM,
+				     "the consortium uses protocol version %d;"
+				     " this cartosync implements %d: upgrade"
+				     " before writing",
+				     cs_consortium_protocol(cc.state),
+				     CS_PROTOCOL_VERSION);
+		goto done;
+	}
+	if ((cc.signer = signer_entry(cc.state, &c[1], &cc.org, cc.reason,
+				      sizeof(cc.reason))) == NULL) {
+		error = cs_error_set(CS_EPERM, "this node's key cannot write: %s",
+				     cc.reason);
+		goto done;
+	}
+	if (cs_repo_diff(repo, &c[0].tree, tree, check_change, &cc) < 0 &&
+	    !cc.reason[0])
+		fail(&cc, "%s", cs_error_last());
+	if (!cc.reason[0] && cc.consortium_touched)
+		check_consortium_after(&v, &cc, parent, tree);
+	if (cc.reason[0])
+		error = cs_error_set(strstr(cc.reason, " may not write ")
+					     ? CS_EPERM
+					     : CS_EINVALID,
+				     "%s", cc.reason);
+done:
+	for (size_t i = 0; i < v.nstates; i++) {
+		cs_consortium_free(v.states[i].state);
+		free(v.states[i].error);
+	}
+	free(v.states);
+	return error;
+}
