@@ -51,6 +51,9 @@ tpath(const char *name)
 }
 
 /* Run a shell command; its first output line goes into `line`. */
+static int run(char *out, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static int
 run(char *line, size_t size, const char *fmt, ...)
 {
@@ -405,7 +408,7 @@ START_TEST(test_malformed_files)
 	keygen("x", "-t ed25519 -N ''");
 	text = read_file(tpath("x"), &len);
 	blob = key_blob(tpath("x"), &bloblen);
-	b2 = malloc(bloblen + 8);
+	b2 = malloc((len > bloblen ? len : bloblen) + 8);
 
 	expect_load_error(tpath("missing"), CS_ENOTFOUND, "does not exist");
 

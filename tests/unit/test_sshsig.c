@@ -67,6 +67,9 @@ tpath(const char *name)
 }
 
 /* Run a shell command; returns its exit status, output in `out`. */
+static int run(char *out, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static int
 run(char *out, size_t size, const char *fmt, ...)
 {
