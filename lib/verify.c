@@ -372,8 +372,23 @@ check_change(const cs_tree_change *change, void *payload)
 	record = strncmp(path, "records/", 8) == 0;
 	if (!(record || is_consortium_json(path) || is_conflict_path(path)))
 		return fail(cc, "'%s' is not a path of the map", path);
-	if (record && cs_record_path_parse(path, NULL, NULL, NULL) < 0)
-		return fail(cc, "%s", cs_error_last());
+	if (record) {
+		char *type = NULL;
+
+		if (cs_record_path_parse(path, NULL, &type, NULL) < 0)
+			return fail(cc, "%s", cs_error_last());
+		/* docs/record-model.md "Staff care": coordination-only content
+		 * never enters a history that every member holds. */
+		if (strcmp(type, "staffcare_session") == 0) {
+			free(type);
+			return fail(cc,
+				    "'%s': staffcare_session records are"
+				    " coordination-only and never stored in"
+				    " the shared history",
+				    path);
+		}
+		free(type);
+	}
 	if (!cs_policy_allows(cc->state, cc->signer, path))
 		return fail(cc, "%s may not write '%s'",
 			    cc->org ? cc->org : "a root key", path);

@@ -261,7 +261,8 @@ main(int argc, char **argv)
 			       "%.0f verify/s (1 thread)\n", ossl_sign,
 			       ossl_verify);
 		else
-			printf("reference: openssl speed ed25519 unavailable\n");
+			printf("reference: openssl speed ed25519 "
+			       "unavailable\n");
 	}
 
 	EVP_PKEY_free(s.raw_priv);

@@ -85,8 +85,8 @@ START_TEST(test_alphabet)
 	char *text;
 
 	ck_assert_int_eq(cs_base64_encode(&text, all, sizeof(all)), 0);
-	ck_assert_str_eq(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
-			       "wxyz0123456789+/");
+	ck_assert_str_eq(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+			       "qrstuvwxyz0123456789+/");
 	free(text);
 }
 END_TEST

@@ -273,7 +273,7 @@ START_TEST(test_ssh_keygen_reads_ours)
 	ck_assert_int_eq(cs_key_generate(&key), 0);
 	ck_assert_int_eq(cs_key_save_private(key, tpath("ours"), "ours@test"),
 			 0);
-	/* Without the .pub beside it, ssh-keygen must parse the private file. */
+	/* Without the .pub beside it, ssh-keygen must read the private file. */
 	ck_assert_int_eq(unlink(tpath("ours.pub")), 0);
 	pub = cs_key_public_string(key);
 	fp = cs_key_fingerprint(key);
@@ -348,7 +348,8 @@ START_TEST(test_same_structure_as_ssh_keygen)
 	theirs = read_file(tpath("x"), &tlen);
 	ours = read_file(tpath("y"), &olen);
 	ck_assert_uint_eq(olen, tlen);
-	ck_assert_str_eq(ours + olen - 34, "-----END OPENSSH PRIVATE KEY-----\n");
+	ck_assert_str_eq(ours + olen - 34,
+			 "-----END OPENSSH PRIVATE KEY-----\n");
 	/* Same line lengths (the checkints only change letters). */
 	for (a = theirs, b = ours; *a != '\0'; a++, b++)
 		ck_assert_int_eq(*a == '\n', *b == '\n');

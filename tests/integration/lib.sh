@@ -1,0 +1,258 @@
+# Shared helpers of the integration stories (POSIX sh), sourced by each
+# tNNNN-<story>.sh after `set -eu`:
+#
+#   . "$(dirname "$0")/lib.sh"
+#
+# Gives the story its own temp dir ($tmp, removed on exit), a HOME inside it,
+# no system or user git configuration, fixed dates for stock git commits, and
+# helpers that check exit codes and messages.  Every check prints what
+# failed and exits non-zero.
+#
+# Run a story by hand:
+#   CARTOSYNC=build/cli/cartosync sh tests/integration/t0001-init-add-verify.sh
+
+story=$(basename "$0" .sh)
+libdir=$(cd "$(dirname "$0")" && pwd)
+
+: "${CS_SOURCE_ROOT:=$(cd "$libdir/../.." && pwd)}"
+: "${CS_SCHEMA_DIR:=$CS_SOURCE_ROOT/schema}"
+: "${CS_TEST_DATA:=$CS_SOURCE_ROOT/tests/data}"
+: "${CARTOSYNC:=$CS_SOURCE_ROOT/build/cli/cartosync}"
+case $CS_TEST_DATA in
+/*) ;;
+*) CS_TEST_DATA=$CS_SOURCE_ROOT/$CS_TEST_DATA ;;
+esac
+export CS_SOURCE_ROOT CS_SCHEMA_DIR CS_TEST_DATA CARTOSYNC
+
+for tool in git jq ssh-keygen; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "$story: FAIL: '$tool' is needed" >&2
+		exit 1
+	fi
+done
+if ! [ -x "$CARTOSYNC" ]; then
+	echo "$story: FAIL: CARTOSYNC='$CARTOSYNC' is not an executable" >&2
+	exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cs-$story.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+cd "$tmp"
+
+HOME=$tmp/home
+mkdir -p "$HOME"
+GIT_CONFIG_NOSYSTEM=1
+GIT_CONFIG_GLOBAL=$HOME/.gitconfig
+GIT_AUTHOR_DATE='2025-01-01T00:00:00Z'
+GIT_COMMITTER_DATE='2025-01-01T00:00:00Z'
+TZ=UTC
+LC_ALL=C
+export HOME GIT_CONFIG_NOSYSTEM GIT_CONFIG_GLOBAL GIT_AUTHOR_DATE \
+	GIT_COMMITTER_DATE TZ LC_ALL
+# The schemas of this source tree, not whatever is installed.
+CARTOSYNC_SCHEMA_DIR=$CS_SCHEMA_DIR
+export CARTOSYNC_SCHEMA_DIR
+unset CARTOSYNC_HOME VISUAL EDITOR GIT_DIR GIT_WORK_TREE 2>/dev/null || true
+
+PY=/usr/bin/python3
+SAMPLE=$CS_TEST_DATA/sample
+checks=0
+
+# ------------------------------------------------------------------ checks
+
+fail() {
+	echo "$story: FAIL: $*" >&2
+	for f in "$tmp/out" "$tmp/err"; do
+		if [ -s "$f" ]; then
+			echo "--- last $(basename "$f"):" >&2
+			head -c 4000 "$f" >&2
+			echo >&2
+		fi
+	done
+	exit 1
+}
+
+ok() {
+	checks=$((checks + 1))
+}
+
+say() {
+	echo "$story: $*" >&2
+}
+
+# cs ARGS...: run cartosync
+cs() {
+	"$CARTOSYNC" "$@"
+}
+
+# run EXPECTED_RC CMD ARGS...: run CMD, stdout in $tmp/out, stderr in
+# $tmp/err, and check its exit status.
+run() {
+	want=$1
+	shift
+	set +e
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	set -e
+	if [ "$got" != "$want" ]; then
+		fail "'$*' exited $got, expected $want"
+	fi
+	ok
+}
+
+# run_in EXPECTED_RC INPUT_FILE CMD ARGS...: run with standard input
+run_in() {
+	want=$1
+	input=$2
+	shift 2
+	set +e
+	"$@" <"$input" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	set -e
+	if [ "$got" != "$want" ]; then
+		fail "'$* < $input' exited $got, expected $want"
+	fi
+	ok
+}
+
+# err_has FRAGMENT...: each fragment appears in the last stderr
+err_has() {
+	for frag in "$@"; do
+		grep -qF -- "$frag" "$tmp/err" ||
+			fail "stderr lacks \"$frag\""
+		ok
+	done
+}
+
+# out_has FRAGMENT...: each fragment appears in the last stdout
+out_has() {
+	for frag in "$@"; do
+		grep -qF -- "$frag" "$tmp/out" ||
+			fail "stdout lacks \"$frag\""
+		ok
+	done
+}
+
+# err_lacks FRAGMENT: the fragment does not appear in the last stderr
+err_lacks() {
+	if grep -qF -- "$1" "$tmp/err"; then
+		fail "stderr has \"$1\", which it should not"
+	fi
+	ok
+}
+
+# eq WHAT GOT EXPECTED
+eq() {
+	if [ "$2" != "$3" ]; then
+		fail "$1: got '$2', expected '$3'"
+	fi
+	ok
+}
+
+# ne WHAT GOT UNEXPECTED
+ne() {
+	if [ "$2" = "$3" ]; then
+		fail "$1: got '$2', which it should not be"
+	fi
+	ok
+}
+
+# jq_eq WHAT FILTER FILE EXPECTED: `jq -r FILTER FILE` equals EXPECTED
+jq_eq() {
+	v=$(jq -r "$2" "$3") || fail "$1: jq '$2' cannot read $3"
+	eq "$1" "$v" "$4"
+}
+
+# ------------------------------------------------------------------ nodes
+
+# main_of NODE: the commit id main points to
+main_of() {
+	git -C "$1" rev-parse --verify -q refs/heads/main ||
+		fail "node $1 has no main"
+}
+
+# genesis NODE ORG ROOTKEY...: a consortium's genesis with offline root keys
+# (made here, as $tmp/ROOTKEY and ROOTKEY.pub), threshold: a majority.
+genesis() {
+	g_dir=$1
+	g_org=$2
+	shift 2
+	g_args=
+	for k in "$@"; do
+		if ! [ -f "$tmp/$k" ]; then
+			run 0 cs keys generate "$tmp/$k"
+		fi
+		g_args="$g_args --root-key $tmp/$k.pub"
+	done
+	# shellcheck disable=SC2086 # word splitting is wanted
+	run 0 cs -C "$g_dir" init --org "$g_org" --genesis $g_args \
+		--schema-dir "$CS_SCHEMA_DIR"
+	[ -f "$g_dir/keys/signing_key" ] || fail "$g_dir has no signing key"
+	main_of "$g_dir" >/dev/null
+}
+
+# join NODE ORG COORD [ROLE]: a new node of ORG joins from COORD, is
+# admitted by COORD, and fetches the admission.  Its key line is in
+# $tmp/ORG.pub.
+join() {
+	j_dir=$1
+	j_org=$2
+	j_coord=$3
+	j_role=${4:-member}
+	run 0 cs -C "$j_dir" init --org "$j_org" --join "$j_coord" \
+		--genesis-id "$(git -C "$j_coord" rev-list --max-parents=0 main)"
+	cs -C "$j_dir" keys public >"$tmp/$j_org.pub" ||
+		fail "keys public of $j_dir"
+	run 0 cs -C "$j_coord" members add --org "$j_org" --role "$j_role" \
+		--key "$tmp/$j_org.pub"
+	run 0 cs -C "$j_dir" fetch "$j_coord" --peer coord
+	eq "main of $j_dir after fetch" "$(main_of "$j_dir")" \
+		"$(main_of "$j_coord")"
+}
+
+# fingerprint NODE: SHA256:... of the node's signing key
+fingerprint() {
+	ssh-keygen -l -f "$1/keys/signing_key" | cut -d' ' -f2
+}
+
+# proposed SAMPLEFILE: the sample record without its x_status, in a file
+# of $tmp whose path is printed
+proposed() {
+	p_out=$tmp/proposed-$(basename "$1")
+	jq 'del(.x_status)' "$1" >"$p_out" || fail "jq cannot read $1"
+	echo "$p_out"
+}
+
+# add_sample NODE SAMPLEFILE: add a sample record (as proposed); prints
+# nothing, checks the commit landed in main
+add_sample() {
+	a_before=$(main_of "$1")
+	run 0 cs -C "$1" --json add "$(proposed "$2")"
+	a_id=$(jq -r .id "$2")
+	jq_eq "id added from $2" .id "$tmp/out" "$a_id"
+	jq_eq "in_main after adding $2" .in_main "$tmp/out" true
+	a_commit=$(jq -r .commit "$tmp/out")
+	eq "main after adding $2" "$(main_of "$1")" "$a_commit"
+	eq "parent of the add of $2" "$(git -C "$1" rev-parse "$a_commit^")" \
+		"$a_before"
+}
+
+# record_path ID OWNER TYPE: records/<owner>/<type>/<xx>/<id>.json
+record_path() {
+	echo "records/$2/$3/$(echo "$1" | cut -c1-2)/$1.json"
+}
+
+# verify_ok NODE [REV]: cartosync verify exits 0
+verify_ok() {
+	v_node=$1
+	shift
+	run 0 cs -C "$v_node" verify "$@"
+	err_has "all valid"
+}
+
+# done_ok: the story's last line
+done_ok() {
+	say "ok ($checks checks)"
+	exit 0
+}
