@@ -48,6 +48,7 @@
 
 #include "cartosync/base64.h"
 #include "cartosync/error.h"
+#include "sshbuf.h"
 #include "cartosync/key.h"
 
 #define KEY_TYPE "ssh-ed25519"
@@ -70,90 +71,6 @@ struct cs_key {
 	uint8_t pub[CS_ED25519_PUBLIC_SIZE];
 	uint8_t seed[CS_ED25519_SEED_SIZE];
 };
-
-/* RFC 4251 §5 reading, over a borrowed buffer. */
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int
-read_bytes(struct reader *r, const uint8_t **v, size_t len)
-{
-	if (r->left < len)
-		return -1;
-	*v = r->p;
-	r->p += len;
-	r->left -= len;
-	return 0;
-}
-
-static int
-read_u32(struct reader *r, uint32_t *v)
-{
-	const uint8_t *b;
-
-	if (read_bytes(r, &b, 4) < 0)
-		return -1;
-	*v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	     (uint32_t)b[2] << 8 | b[3];
-	return 0;
-}
-
-static int
-read_string(struct reader *r, const uint8_t **v, size_t *len)
-{
-	uint32_t n;
-
-	if (read_u32(r, &n) < 0 || read_bytes(r, v, n) < 0)
-		return -1;
-	*len = n;
-	return 0;
-}
-
-static int
-string_is(const uint8_t *s, size_t len, const char *want)
-{
-	return len == strlen(want) && memcmp(s, want, len) == 0;
-}
-
-/* Writing into a buffer sized exactly beforehand. */
-static uint8_t *
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-	return p + 4;
-}
-
-static uint8_t *
-put_string(uint8_t *p, const void *s, size_t len)
-{
-	p = put_u32(p, (uint32_t)len);
-	memcpy(p, s, len);
-	return p + len;
-}
-
-/*
- * Quote at most 40 bytes of untrusted text for a message: printable ASCII
- * as is, anything else as '?', so that a message stays one line.
- */
-static const char *
-quote(char buf[48], const uint8_t *s, size_t len)
-{
-	size_t i, n = len > 40 ? 40 : len;
-
-	for (i = 0; i < n; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	if (n < len) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
 
 /* Translate the OpenSSL error queue into our message, once, here. */
 static int
@@ -287,8 +204,8 @@ write_public_blob(uint8_t blob[PUBLIC_BLOB_SIZE], const uint8_t *pub)
 {
 	uint8_t *p = blob;
 
-	p = put_string(p, KEY_TYPE, KEY_TYPE_LEN);
-	put_string(p, pub, CS_ED25519_PUBLIC_SIZE);
+	p = sshbuf_put_string(p, KEY_TYPE, KEY_TYPE_LEN);
+	sshbuf_put_string(p, pub, CS_ED25519_PUBLIC_SIZE);
 }
 
 int
@@ -316,17 +233,17 @@ static int
 parse_public_blob(uint8_t pub[CS_ED25519_PUBLIC_SIZE], const uint8_t *blob,
 		  size_t len)
 {
-	struct reader r = { blob, len };
+	struct sshbuf_reader r = { blob, len };
 	const uint8_t *type, *raw;
 	size_t typelen, rawlen;
 	char q[48];
 
-	if (read_string(&r, &type, &typelen) < 0)
+	if (sshbuf_read_string(&r, &type, &typelen) < 0)
 		return cs_error_set(CS_EINVALID, "truncated public key");
-	if (!string_is(type, typelen, KEY_TYPE))
+	if (!sshbuf_string_is(type, typelen, KEY_TYPE))
 		return cs_error_set(CS_EINVALID, "unsupported key type '%s'",
-				    quote(q, type, typelen));
-	if (read_string(&r, &raw, &rawlen) < 0)
+				    sshbuf_quote(q, type, typelen));
+	if (sshbuf_read_string(&r, &raw, &rawlen) < 0)
 		return cs_error_set(CS_EINVALID, "truncated public key");
 	if (rawlen != CS_ED25519_PUBLIC_SIZE)
 		return cs_error_set(CS_EINVALID, "ed25519 public key is %zu "
@@ -425,7 +342,7 @@ cs_key_parse_public(cs_key **out, const char *line)
 				    "start with a key type");
 	if (typelen != KEY_TYPE_LEN || memcmp(line, KEY_TYPE, typelen) != 0)
 		return cs_error_set(CS_EINVALID, "unsupported key type '%s'",
-				    quote(q, (const uint8_t *)line, typelen));
+				    sshbuf_quote(q, (const uint8_t *)line, typelen));
 	b64 = line + typelen;
 	while (b64 < line + len && (*b64 == ' ' || *b64 == '\t'))
 		b64++;
@@ -574,7 +491,7 @@ static int
 parse_private_blob(cs_key **out, const char *path, const uint8_t *blob,
 		   size_t len)
 {
-	struct reader r = { blob, len }, priv;
+	struct sshbuf_reader r = { blob, len }, priv;
 	const uint8_t *magic, *cipher, *kdf, *kdfopts, *pubblob, *section;
 	const uint8_t *type, *pub, *sk, *comment, *pad;
 	size_t cipherlen, kdflen, kdfoptslen, pubbloblen, sectionlen;
@@ -587,24 +504,24 @@ parse_private_blob(cs_key **out, const char *path, const uint8_t *blob,
 
 	*out = NULL;
 
-	if (read_bytes(&r, &magic, AUTH_MAGIC_LEN) < 0 ||
+	if (sshbuf_read_bytes(&r, &magic, AUTH_MAGIC_LEN) < 0 ||
 	    memcmp(magic, AUTH_MAGIC, AUTH_MAGIC_LEN) != 0) {
 		cs_error_set(CS_EINVALID, "key file '%s' does not start with "
 			     "'openssh-key-v1'", path);
 		goto done;
 	}
-	if (read_string(&r, &cipher, &cipherlen) < 0 ||
-	    read_string(&r, &kdf, &kdflen) < 0 ||
-	    read_string(&r, &kdfopts, &kdfoptslen) < 0 ||
-	    read_u32(&r, &nkeys) < 0) {
+	if (sshbuf_read_string(&r, &cipher, &cipherlen) < 0 ||
+	    sshbuf_read_string(&r, &kdf, &kdflen) < 0 ||
+	    sshbuf_read_string(&r, &kdfopts, &kdfoptslen) < 0 ||
+	    sshbuf_read_u32(&r, &nkeys) < 0) {
 		cs_error_set(CS_EINVALID, "key file '%s' is truncated", path);
 		goto done;
 	}
-	if (!string_is(cipher, cipherlen, "none") ||
-	    !string_is(kdf, kdflen, "none")) {
+	if (!sshbuf_string_is(cipher, cipherlen, "none") ||
+	    !sshbuf_string_is(kdf, kdflen, "none")) {
 		cs_error_set(CS_EINVALID, "key file '%s' is encrypted (cipher "
 			     "'%s'); remove the passphrase with ssh-keygen -p",
-			     path, quote(q, cipher, cipherlen));
+			     path, sshbuf_quote(q, cipher, cipherlen));
 		goto done;
 	}
 	if (kdfoptslen != 0) {
@@ -617,8 +534,8 @@ parse_private_blob(cs_key **out, const char *path, const uint8_t *blob,
 			     "expected 1", path, (unsigned long)nkeys);
 		goto done;
 	}
-	if (read_string(&r, &pubblob, &pubbloblen) < 0 ||
-	    read_string(&r, &section, &sectionlen) < 0) {
+	if (sshbuf_read_string(&r, &pubblob, &pubbloblen) < 0 ||
+	    sshbuf_read_string(&r, &section, &sectionlen) < 0) {
 		cs_error_set(CS_EINVALID, "key file '%s' is truncated", path);
 		goto done;
 	}
@@ -641,8 +558,8 @@ parse_private_blob(cs_key **out, const char *path, const uint8_t *blob,
 	}
 	priv.p = section;
 	priv.left = sectionlen;
-	if (read_u32(&priv, &check1) < 0 || read_u32(&priv, &check2) < 0 ||
-	    read_string(&priv, &type, &typelen) < 0) {
+	if (sshbuf_read_u32(&priv, &check1) < 0 || sshbuf_read_u32(&priv, &check2) < 0 ||
+	    sshbuf_read_string(&priv, &type, &typelen) < 0) {
 		cs_error_set(CS_EINVALID, "key file '%s' is truncated", path);
 		goto done;
 	}
@@ -651,14 +568,14 @@ parse_private_blob(cs_key **out, const char *path, const uint8_t *blob,
 			     "(check integers differ)", path);
 		goto done;
 	}
-	if (!string_is(type, typelen, KEY_TYPE)) {
+	if (!sshbuf_string_is(type, typelen, KEY_TYPE)) {
 		cs_error_set(CS_EINVALID, "key file '%s': unsupported key "
-			     "type '%s'", path, quote(q, type, typelen));
+			     "type '%s'", path, sshbuf_quote(q, type, typelen));
 		goto done;
 	}
-	if (read_string(&priv, &pub, &publen) < 0 ||
-	    read_string(&priv, &sk, &sklen) < 0 ||
-	    read_string(&priv, &comment, &commentlen) < 0) {
+	if (sshbuf_read_string(&priv, &pub, &publen) < 0 ||
+	    sshbuf_read_string(&priv, &sk, &sklen) < 0 ||
+	    sshbuf_read_string(&priv, &comment, &commentlen) < 0) {
 		cs_error_set(CS_EINVALID, "key file '%s' is truncated", path);
 		goto done;
 	}
@@ -859,18 +776,18 @@ private_file_text(char **out, size_t *outlen, const cs_key *key,
 	p = blob;
 	memcpy(p, AUTH_MAGIC, AUTH_MAGIC_LEN);
 	p += AUTH_MAGIC_LEN;
-	p = put_string(p, "none", 4);
-	p = put_string(p, "none", 4);
-	p = put_string(p, "", 0);
-	p = put_u32(p, 1);
-	p = put_string(p, pubblob, sizeof(pubblob));
-	p = put_u32(p, (uint32_t)section);
-	p = put_u32(p, checkint);
-	p = put_u32(p, checkint);
-	p = put_string(p, KEY_TYPE, KEY_TYPE_LEN);
-	p = put_string(p, key->pub, CS_ED25519_PUBLIC_SIZE);
-	p = put_string(p, sk, sizeof(sk));
-	p = put_string(p, comment, clen);
+	p = sshbuf_put_string(p, "none", 4);
+	p = sshbuf_put_string(p, "none", 4);
+	p = sshbuf_put_string(p, "", 0);
+	p = sshbuf_put_u32(p, 1);
+	p = sshbuf_put_string(p, pubblob, sizeof(pubblob));
+	p = sshbuf_put_u32(p, (uint32_t)section);
+	p = sshbuf_put_u32(p, checkint);
+	p = sshbuf_put_u32(p, checkint);
+	p = sshbuf_put_string(p, KEY_TYPE, KEY_TYPE_LEN);
+	p = sshbuf_put_string(p, key->pub, CS_ED25519_PUBLIC_SIZE);
+	p = sshbuf_put_string(p, sk, sizeof(sk));
+	p = sshbuf_put_string(p, comment, clen);
 	for (i = 0; i < padlen; i++)
 		*p++ = (uint8_t)(i + 1);
 

@@ -45,6 +45,7 @@
 
 #include "cartosync/base64.h"
 #include "cartosync/error.h"
+#include "sshbuf.h"
 #include "cartosync/key.h"
 #include "cartosync/sshsig.h"
 
@@ -69,11 +70,6 @@
 #define SIGNED_MAX (SIG_MAGIC_LEN + 4 + NAMESPACE_MAX + 4 + 4 + 6 + 4 + \
 		    HASH_MAX)
 
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
 /* The fields of a parsed blob; pointers borrow the decoded blob. */
 struct sshsig {
 	const uint8_t *pub;		/* 32 bytes */
@@ -85,80 +81,6 @@ struct sshsig {
 	size_t hashlen;
 	const uint8_t *sig;		/* 64 bytes */
 };
-
-static int
-read_bytes(struct reader *r, const uint8_t **v, size_t len)
-{
-	if (r->left < len)
-		return -1;
-	*v = r->p;
-	r->p += len;
-	r->left -= len;
-	return 0;
-}
-
-static int
-read_u32(struct reader *r, uint32_t *v)
-{
-	const uint8_t *b;
-
-	if (read_bytes(r, &b, 4) < 0)
-		return -1;
-	*v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	     (uint32_t)b[2] << 8 | b[3];
-	return 0;
-}
-
-static int
-read_string(struct reader *r, const uint8_t **v, size_t *len)
-{
-	uint32_t n;
-
-	if (read_u32(r, &n) < 0 || read_bytes(r, v, n) < 0)
-		return -1;
-	*len = n;
-	return 0;
-}
-
-static int
-string_is(const uint8_t *s, size_t len, const char *want)
-{
-	return len == strlen(want) && memcmp(s, want, len) == 0;
-}
-
-static uint8_t *
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-	return p + 4;
-}
-
-static uint8_t *
-put_string(uint8_t *p, const void *s, size_t len)
-{
-	p = put_u32(p, (uint32_t)len);
-	memcpy(p, s, len);
-	return p + len;
-}
-
-/* At most 40 bytes of untrusted text, printable, for a message. */
-static const char *
-quote(char buf[48], const uint8_t *s, size_t len)
-{
-	size_t i, n = len > 40 ? 40 : len;
-
-	for (i = 0; i < n; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	if (n < len) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
 
 static int
 check_namespace(const char *namespace)
@@ -201,10 +123,10 @@ signed_data(uint8_t *buf, const uint8_t *ns, size_t nslen,
 
 	memcpy(p, SIG_MAGIC, SIG_MAGIC_LEN);
 	p += SIG_MAGIC_LEN;
-	p = put_string(p, ns, nslen);
-	p = put_string(p, reserved, reservedlen);
-	p = put_string(p, hashalg, strlen(hashalg));
-	p = put_string(p, h, hlen);
+	p = sshbuf_put_string(p, ns, nslen);
+	p = sshbuf_put_string(p, reserved, reservedlen);
+	p = sshbuf_put_string(p, hashalg, strlen(hashalg));
+	p = sshbuf_put_string(p, h, hlen);
 	return (size_t)(p - buf);
 }
 
@@ -249,16 +171,16 @@ cs_sshsig_sign(char **armor, const cs_key *key, const char *namespace,
 	p = blob;
 	memcpy(p, SIG_MAGIC, SIG_MAGIC_LEN);
 	p += SIG_MAGIC_LEN;
-	p = put_u32(p, SIG_VERSION);
-	p = put_u32(p, 4 + KEY_TYPE_LEN + 4 + CS_ED25519_PUBLIC_SIZE);
-	p = put_string(p, KEY_TYPE, KEY_TYPE_LEN);
-	p = put_string(p, cs_key_public_bytes(key), CS_ED25519_PUBLIC_SIZE);
-	p = put_string(p, namespace, nslen);
-	p = put_string(p, "", 0);
-	p = put_string(p, SIGN_HASH, strlen(SIGN_HASH));
-	p = put_u32(p, 4 + KEY_TYPE_LEN + 4 + CS_ED25519_SIGNATURE_SIZE);
-	p = put_string(p, KEY_TYPE, KEY_TYPE_LEN);
-	put_string(p, sig, CS_ED25519_SIGNATURE_SIZE);
+	p = sshbuf_put_u32(p, SIG_VERSION);
+	p = sshbuf_put_u32(p, 4 + KEY_TYPE_LEN + 4 + CS_ED25519_PUBLIC_SIZE);
+	p = sshbuf_put_string(p, KEY_TYPE, KEY_TYPE_LEN);
+	p = sshbuf_put_string(p, cs_key_public_bytes(key), CS_ED25519_PUBLIC_SIZE);
+	p = sshbuf_put_string(p, namespace, nslen);
+	p = sshbuf_put_string(p, "", 0);
+	p = sshbuf_put_string(p, SIGN_HASH, strlen(SIGN_HASH));
+	p = sshbuf_put_u32(p, 4 + KEY_TYPE_LEN + 4 + CS_ED25519_SIGNATURE_SIZE);
+	p = sshbuf_put_string(p, KEY_TYPE, KEY_TYPE_LEN);
+	sshbuf_put_string(p, sig, CS_ED25519_SIGNATURE_SIZE);
 
 	if ((error = cs_base64_encode(&b64, blob, bloblen)) < 0)
 		goto done;
@@ -361,18 +283,18 @@ static int
 parse_ed25519_part(const uint8_t **out, const uint8_t *s, size_t len,
 		   size_t size, const char *what)
 {
-	struct reader r = { s, len };
+	struct sshbuf_reader r = { s, len };
 	const uint8_t *type, *data;
 	size_t typelen, datalen;
 	char q[48];
 
-	if (read_string(&r, &type, &typelen) < 0)
+	if (sshbuf_read_string(&r, &type, &typelen) < 0)
 		return cs_error_set(CS_EINVALID, "signature %s is truncated",
 				    what);
-	if (!string_is(type, typelen, KEY_TYPE))
+	if (!sshbuf_string_is(type, typelen, KEY_TYPE))
 		return cs_error_set(CS_EINVALID, "unsupported signature %s "
-				    "type '%s'", what, quote(q, type, typelen));
-	if (read_string(&r, &data, &datalen) < 0)
+				    "type '%s'", what, sshbuf_quote(q, type, typelen));
+	if (sshbuf_read_string(&r, &data, &datalen) < 0)
 		return cs_error_set(CS_EINVALID, "signature %s is truncated",
 				    what);
 	if (datalen != size)
@@ -389,28 +311,28 @@ parse_ed25519_part(const uint8_t **out, const uint8_t *s, size_t len,
 static int
 parse_blob(struct sshsig *s, const uint8_t *blob, size_t len)
 {
-	struct reader r = { blob, len };
+	struct sshbuf_reader r = { blob, len };
 	const uint8_t *magic, *pubkey, *sigpart;
 	size_t pubkeylen, sigpartlen;
 	uint32_t version;
 	int error;
 
-	if (read_bytes(&r, &magic, SIG_MAGIC_LEN) < 0 ||
+	if (sshbuf_read_bytes(&r, &magic, SIG_MAGIC_LEN) < 0 ||
 	    memcmp(magic, SIG_MAGIC, SIG_MAGIC_LEN) != 0)
 		return cs_error_set(CS_EINVALID, "not an ssh signature blob "
 				    "(no 'SSHSIG' magic)");
-	if (read_u32(&r, &version) < 0)
+	if (sshbuf_read_u32(&r, &version) < 0)
 		return cs_error_set(CS_EINVALID, "signature blob is "
 				    "truncated");
 	/* A later version may lay out the rest differently. */
 	if (version != SIG_VERSION)
 		return cs_error_set(CS_EINVALID, "unsupported signature "
 				    "version %lu", (unsigned long)version);
-	if (read_string(&r, &pubkey, &pubkeylen) < 0 ||
-	    read_string(&r, &s->ns, &s->nslen) < 0 ||
-	    read_string(&r, &s->reserved, &s->reservedlen) < 0 ||
-	    read_string(&r, &s->hash, &s->hashlen) < 0 ||
-	    read_string(&r, &sigpart, &sigpartlen) < 0)
+	if (sshbuf_read_string(&r, &pubkey, &pubkeylen) < 0 ||
+	    sshbuf_read_string(&r, &s->ns, &s->nslen) < 0 ||
+	    sshbuf_read_string(&r, &s->reserved, &s->reservedlen) < 0 ||
+	    sshbuf_read_string(&r, &s->hash, &s->hashlen) < 0 ||
+	    sshbuf_read_string(&r, &sigpart, &sigpartlen) < 0)
 		return cs_error_set(CS_EINVALID, "signature blob is "
 				    "truncated");
 	if (r.left != 0)
@@ -457,7 +379,7 @@ cs_sshsig_verify(cs_key **signer, const char *armor, size_t armor_len,
 	if (s.nslen != strlen(namespace) ||
 	    memcmp(s.ns, namespace, s.nslen) != 0) {
 		cs_error_set(CS_EINVALID, "signature namespace '%s' is not "
-			     "'%s'", quote(q, s.ns, s.nslen), namespace);
+			     "'%s'", sshbuf_quote(q, s.ns, s.nslen), namespace);
 		goto done;
 	}
 	if (s.reservedlen != 0) {
@@ -465,13 +387,13 @@ cs_sshsig_verify(cs_key **signer, const char *armor, size_t armor_len,
 			     "empty");
 		goto done;
 	}
-	if (string_is(s.hash, s.hashlen, "sha512"))
+	if (sshbuf_string_is(s.hash, s.hashlen, "sha512"))
 		hashalg = "sha512";
-	else if (string_is(s.hash, s.hashlen, "sha256"))
+	else if (sshbuf_string_is(s.hash, s.hashlen, "sha256"))
 		hashalg = "sha256";
 	else {
 		cs_error_set(CS_EINVALID, "unsupported signature hash '%s'",
-			     quote(q, s.hash, s.hashlen));
+			     sshbuf_quote(q, s.hash, s.hashlen));
 		goto done;
 	}
 

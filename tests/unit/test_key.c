@@ -19,12 +19,17 @@
 #include "cartosync/error.h"
 #include "cartosync/key.h"
 
-static char tmpdir[64];
+/*
+ * main() makes one directory per run and removes it at the end, whatever
+ * happened: Check skips the teardown of a test that failed.
+ */
+static char rootdir[64];
+static char tmpdir[128];
 
 static void
 setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cs-test-key-XXXXXX");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/XXXXXX", rootdir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	umask(022);
 }
@@ -32,10 +37,19 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[128];
+	char cmd[192];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	ck_assert_int_eq(system(cmd), 0);
+}
+
+static int
+remove_rootdir(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", rootdir);
+	return system(cmd);
 }
 
 /* A path inside the test's directory (static buffers, rotated). */
@@ -760,8 +774,15 @@ main(void)
 	SRunner *sr = srunner_create(key_suite());
 	int failed;
 
+	snprintf(rootdir, sizeof(rootdir), "/tmp/cs-test-key-XXXXXX");
+	if (mkdtemp(rootdir) == NULL) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	if (remove_rootdir() != 0)
+		failed++;
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

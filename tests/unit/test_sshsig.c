@@ -36,12 +36,17 @@ static const char payload[] =
 	"\n"
 	"records: add location 'centre-social-nord-2'\n";
 
-static char tmpdir[64];
+/*
+ * main() makes one directory per run and removes it at the end, whatever
+ * happened: Check skips the teardown of a test that failed.
+ */
+static char rootdir[64];
+static char tmpdir[128];
 
 static void
 setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cs-test-sshsig-XXXXXX");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/XXXXXX", rootdir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	umask(022);
 }
@@ -49,10 +54,19 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[128];
+	char cmd[192];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	ck_assert_int_eq(system(cmd), 0);
+}
+
+static int
+remove_rootdir(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", rootdir);
+	return system(cmd);
 }
 
 static const char *
@@ -775,8 +789,15 @@ main(void)
 	SRunner *sr = srunner_create(sshsig_suite());
 	int failed;
 
+	snprintf(rootdir, sizeof(rootdir), "/tmp/cs-test-sshsig-XXXXXX");
+	if (mkdtemp(rootdir) == NULL) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	if (remove_rootdir() != 0)
+		failed++;
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
