@@ -81,7 +81,8 @@ parse_ident(cs_ident *out, const char *s, size_t len, const char *key)
 
 	lt = memchr(s, '<', len);
 	gt = lt ? memchr(lt, '>', len - (size_t)(lt - s)) : NULL;
-	if (lt == NULL || gt == NULL || lt == s || lt[-1] != ' ')
+	if (lt == NULL || gt == NULL || lt == s || lt[-1] != ' ' ||
+	    memchr(s, '>', (size_t)(lt - s)))
 		goto bad;
 	if (memchr(lt + 1, '<', (size_t)(gt - lt - 1)) ||
 	    memchr(gt + 1, '<', len - (size_t)(gt + 1 - s)) ||
@@ -102,7 +103,8 @@ parse_ident(cs_ident *out, const char *s, size_t len, const char *key)
 			goto bad;
 	hh = (tz[1] - '0') * 10 + (tz[2] - '0');
 	mm = (tz[3] - '0') * 10 + (tz[4] - '0');
-	if (mm > 59)
+	/* One spelling per offset: "-0000" would re-serialise as "+0000". */
+	if (mm > 59 || (tz[0] == '-' && hh == 0 && mm == 0))
 		goto bad;
 
 	out->name = strndup(s, (size_t)(lt - 1 - s));
@@ -213,6 +215,9 @@ cs_commit_parse(cs_commit **out, const char *buf, size_t len)
 	if (len > CS_COMMIT_MAX_BYTES)
 		return cs_error_set(CS_ELIMIT, "commit is larger than %d bytes",
 				    CS_COMMIT_MAX_BYTES);
+	/* A NUL would cut the armor short of what the signature covers. */
+	if (memchr(buf, '\0', len))
+		return cs_error_set(CS_EINVALID, "commit contains a NUL byte");
 	if ((commit = calloc(1, sizeof(*commit))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 
