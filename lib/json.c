@@ -205,10 +205,10 @@ check_numbers(const json_t *value, const char *name)
 	buf_add(&ptr, "", 0);
 	if (find_bad_number(value, &ptr)) {
 		error = cs_error_set(CS_EINVALID,
-				     "%s%snumber at \"%s\" is out of range "
-				     "(magnitude must stay below 1e15)",
-				     name ? name : "", name_sep(name),
-				     ptr.failed ? "?" : ptr.data);
+		                     "%s%snumber at \"%s\" is out of range "
+		                     "(magnitude must stay below 1e15)",
+		                     name ? name : "", name_sep(name),
+		                     ptr.failed ? "?" : ptr.data);
 	} else if (ptr.failed) {
 		error = cs_error_set(CS_ERROR, "out of memory");
 	}
@@ -227,8 +227,8 @@ parse_error(const json_error_t *jerr, const char *name)
 	else if (json_error_code(jerr) == json_error_out_of_memory)
 		code = CS_ERROR;
 	return cs_error_set(code, "%s%sline %d, column %d: %s",
-			    name ? name : "", name_sep(name), jerr->line,
-			    jerr->column, jerr->text);
+	                    name ? name : "", name_sep(name), jerr->line,
+	                    jerr->column, jerr->text);
 }
 
 int
@@ -243,9 +243,9 @@ cs_json_parse(json_t **out, const char *buf, size_t len, const char *name)
 	/* Before parsing: a peer must not make us allocate without bound. */
 	if (len > CS_JSON_MAX_BYTES) {
 		error = cs_error_set(CS_ELIMIT,
-				     "%s%s%zu bytes exceed the limit of %d",
-				     name ? name : "", name_sep(name), len,
-				     CS_JSON_MAX_BYTES);
+		                     "%s%s%zu bytes exceed the limit of %d",
+		                     name ? name : "", name_sep(name), len,
+		                     CS_JSON_MAX_BYTES);
 		goto done;
 	}
 
@@ -262,10 +262,9 @@ cs_json_parse(json_t **out, const char *buf, size_t len, const char *name)
 	}
 
 	if (depth_bounded(value, CS_JSON_MAX_DEPTH + 1) > CS_JSON_MAX_DEPTH) {
-		error = cs_error_set(CS_ELIMIT,
-				     "%s%snested deeper than %d levels",
-				     name ? name : "", name_sep(name),
-				     CS_JSON_MAX_DEPTH);
+		error = cs_error_set(
+		        CS_ELIMIT, "%s%snested deeper than %d levels",
+		        name ? name : "", name_sep(name), CS_JSON_MAX_DEPTH);
 		goto done;
 	}
 
@@ -294,8 +293,8 @@ read_bounded(char **out, size_t *outlen, const char *path)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		error = cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_ERROR,
-				     "cannot open \"%s\": %s", path,
-				     strerror(errno));
+		                     "cannot open \"%s\": %s", path,
+		                     strerror(errno));
 		goto done;
 	}
 	if ((data = malloc(cap)) == NULL) {
@@ -308,7 +307,7 @@ read_bounded(char **out, size_t *outlen, const char *path)
 			continue;
 		if (n < 0) {
 			error = cs_error_set(CS_ERROR, "cannot read \"%s\": %s",
-					     path, strerror(errno));
+			                     path, strerror(errno));
 			goto done;
 		}
 		if (n == 0)
@@ -362,13 +361,27 @@ encode_string(strbuf *b, const char *s, size_t len)
 		const char *rep = NULL;
 
 		switch (c) {
-		case '"': rep = "\\\""; break;
-		case '\\': rep = "\\\\"; break;
-		case '\b': rep = "\\b"; break;
-		case '\f': rep = "\\f"; break;
-		case '\n': rep = "\\n"; break;
-		case '\r': rep = "\\r"; break;
-		case '\t': rep = "\\t"; break;
+		case '"':
+			rep = "\\\"";
+			break;
+		case '\\':
+			rep = "\\\\";
+			break;
+		case '\b':
+			rep = "\\b";
+			break;
+		case '\f':
+			rep = "\\f";
+			break;
+		case '\n':
+			rep = "\\n";
+			break;
+		case '\r':
+			rep = "\\r";
+			break;
+		case '\t':
+			rep = "\\t";
+			break;
 		default:
 			if (c < 0x20) {
 				memcpy(esc, "\\u00", 4);
@@ -396,9 +409,9 @@ encode_integer(strbuf *b, json_int_t v)
 	char num[32];
 
 	if (v > (json_int_t)EXACT_LIMIT || v < -(json_int_t)EXACT_LIMIT)
-		return cs_error_set(CS_EINVALID,
-				    "integer %" JSON_INTEGER_FORMAT
-				    " is beyond 2^53", v);
+		return cs_error_set(
+		        CS_EINVALID,
+		        "integer %" JSON_INTEGER_FORMAT " is beyond 2^53", v);
 	snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, v);
 	buf_adds(b, num);
 	return 0;
@@ -472,8 +485,8 @@ encode_object(strbuf *b, const json_t *object, int level)
 	}
 	/* Keys may hold NUL (json_object_setn), hence the lengths. */
 	iter = json_object_iter((json_t *)object);
-	for (; iter && i < n; iter = json_object_iter_next((json_t *)object,
-							  iter), i++) {
+	for (; iter && i < n;
+	     iter = json_object_iter_next((json_t *)object, iter), i++) {
 		members[i].key = json_object_iter_key(iter);
 		members[i].len = json_object_iter_key_len(iter);
 		members[i].value = json_object_iter_value(iter);
@@ -526,8 +539,10 @@ encode_value(strbuf *b, const json_t *value, int level)
 	/* What cs_json_parse() would refuse, the canonical form cannot hold. */
 	if (level >= CS_JSON_MAX_DEPTH &&
 	    (json_is_object(value) || json_is_array(value)))
-		return cs_error_set(CS_EINVALID, "value nested deeper than %d "
-				    "levels", CS_JSON_MAX_DEPTH);
+		return cs_error_set(CS_EINVALID,
+		                    "value nested deeper than %d "
+		                    "levels",
+		                    CS_JSON_MAX_DEPTH);
 
 	switch (json_typeof(value)) {
 	case JSON_OBJECT:
@@ -536,7 +551,7 @@ encode_value(strbuf *b, const json_t *value, int level)
 		return encode_array(b, value, level);
 	case JSON_STRING:
 		encode_string(b, json_string_value(value),
-			      json_string_length(value));
+		              json_string_length(value));
 		return 0;
 	case JSON_INTEGER:
 		return encode_integer(b, json_integer_value(value));
@@ -587,7 +602,7 @@ done:
 
 int
 cs_json_canonicalize(char **out, size_t *outlen, const char *buf, size_t len,
-		     const char *name)
+                     const char *name)
 {
 	json_t *value = NULL;
 	int error;

@@ -17,9 +17,9 @@
  * between documents resolve in whatever order the documents arrive.  The
  * compiled patterns survive recompilation in a cache keyed by the pattern.
  *
- *   documents ──compile──▶ nodes ──validate(instance)──▶ errors
- *       ▲                    │ $ref resolved once, to a node
- *       └── pattern cache ◀──┘ regex_t shared by pattern text
+ *   documents --compile--> nodes --validate(instance)--> errors
+ *                            |   each $ref resolved once, to a node
+ *   pattern cache <----------+   one regex_t per pattern text
  */
 #include <dirent.h>
 #include <errno.h>
@@ -160,8 +160,8 @@ typedef struct {
 
 typedef struct {
 	const char *name;
-	node *schema;          /* the schema form, or NULL */
-	const json_t *names;   /* the array form, or NULL */
+	node *schema;        /* the schema form, or NULL */
+	const json_t *names; /* the array form, or NULL */
 } dependency;
 
 typedef struct {
@@ -170,17 +170,17 @@ typedef struct {
 } node_list;
 
 struct node {
-	size_t doc;              /* index of the document holding it */
-	const json_t *json;      /* the schema: an object or a boolean */
-	char *location;          /* "name#/pointer", for messages */
-	char *broken;            /* why it is not a valid schema, or NULL */
-	int boolean;             /* 0 false, 1 true, -1 an object */
+	size_t doc;         /* index of the document holding it */
+	const json_t *json; /* the schema: an object or a boolean */
+	char *location;     /* "name#/pointer", for messages */
+	char *broken;       /* why it is not a valid schema, or NULL */
+	int boolean;        /* 0 false, 1 true, -1 an object */
 
-	const char *ref;         /* core §8.3: siblings are then ignored */
+	const char *ref; /* core §8.3: siblings are then ignored */
 	node *ref_target;
 	const char *ref_problem; /* why ref_target is NULL */
 
-	unsigned types;          /* T_* bits, 0 when there is no "type" */
+	unsigned types; /* T_* bits, 0 when there is no "type" */
 	const json_t *enum_values;
 	const json_t *const_value;
 	const char *title;
@@ -193,8 +193,8 @@ struct node {
 	const char *pattern;
 	const regex_t *pattern_re;
 
-	node *items;             /* the single-schema form of "items" */
-	node_list item_list;     /* the array form */
+	node *items;         /* the single-schema form of "items" */
+	node_list item_list; /* the array form */
 	int has_item_list;
 	node *additional_items;
 	node *contains;
@@ -222,7 +222,7 @@ typedef struct {
 	char *pattern;
 	regex_t re;
 	int compiled;
-	char *problem;           /* why it did not compile */
+	char *problem; /* why it did not compile */
 } pattern_entry;
 
 typedef struct {
@@ -232,9 +232,9 @@ typedef struct {
 
 /* Everything derived from the documents; rebuilt on each add. */
 typedef struct {
-	node **nodes;            /* every node, to free them */
+	node **nodes; /* every node, to free them */
 	size_t count, cap;
-	node **table;            /* open addressing on (doc, json) */
+	node **table; /* open addressing on (doc, json) */
 	size_t table_cap;
 } compiled;
 
@@ -283,15 +283,15 @@ compiled_find(const compiled *c, size_t doc, const json_t *json)
 	return NULL;
 }
 
-static int
+static void
 table_insert(node **table, size_t cap, node *n)
 {
 	size_t mask = cap - 1, i;
 
-	for (i = node_hash(n->doc, n->json) & mask; table[i]; i = (i + 1) & mask)
+	for (i = node_hash(n->doc, n->json) & mask; table[i];
+	     i = (i + 1) & mask)
 		;
 	table[i] = n;
-	return 0;
 }
 
 /* Register a node; the table stays at most half full. */
@@ -319,7 +319,8 @@ compiled_add(compiled *c, node *n)
 		c->table_cap = cap;
 	}
 	c->nodes[c->count++] = n;
-	return table_insert(c->table, c->table_cap, n);
+	table_insert(c->table, c->table_cap, n);
+	return 0;
 }
 
 static void
@@ -471,12 +472,18 @@ static int
 control_escape(char c)
 {
 	switch (c) {
-	case 'n': return '\n';
-	case 'r': return '\r';
-	case 't': return '\t';
-	case 'f': return '\f';
-	case 'v': return '\v';
-	default: return -1;
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	case 'f':
+		return '\f';
+	case 'v':
+		return '\v';
+	default:
+		return -1;
 	}
 }
 
@@ -503,7 +510,7 @@ typedef struct {
 typedef struct {
 	class_range ranges[64];
 	size_t count;
-	const char *named[8];  /* "0-9", "[:space:]", ... */
+	const char *named[8]; /* "0-9", "[:space:]", ... */
 	size_t named_count;
 } char_class;
 
@@ -534,7 +541,7 @@ class_add_named(char_class *cls, const char *text)
  */
 static int
 class_emit_wide(strbuf *out, unsigned long lo, unsigned long hi,
-		const char **why)
+                const char **why)
 {
 	unsigned long cp;
 
@@ -563,8 +570,7 @@ class_emit_wide(strbuf *out, unsigned long lo, unsigned long hi,
  * classes, "^", "[", "-".
  */
 static int
-class_emit(strbuf *out, const char_class *cls, int negated,
-	   const char **why)
+class_emit(strbuf *out, const char_class *cls, int negated, const char **why)
 {
 	int close = 0, caret = 0, open = 0, dash = 0, first = 1;
 	size_t i;
@@ -643,7 +649,7 @@ class_emit(strbuf *out, const char_class *cls, int negated,
 /* Read one class atom; *named is set for \d \w \s. */
 static int
 class_atom(const char **p, unsigned long *cp, const char **named,
-	   const char **why)
+           const char **why)
 {
 	const char *s = *p;
 	int c;
@@ -655,8 +661,10 @@ class_atom(const char **p, unsigned long *cp, const char **named,
 		int n = b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
 		int i;
 
-		*cp = b < 0x80 ? b : b < 0xe0 ? b & 0x1f : b < 0xf0 ? b & 0x0f
-								   : b & 0x07;
+		*cp = b < 0x80   ? b
+		      : b < 0xe0 ? b & 0x1f
+		      : b < 0xf0 ? b & 0x0f
+		                 : b & 0x07;
 		for (i = 1; i < n; i++) {
 			if (((unsigned char)s[i] & 0xc0) != 0x80) {
 				*why = "invalid UTF-8";
@@ -789,12 +797,24 @@ translate_escape(strbuf *out, const char **p, const char **why)
 	int c;
 
 	switch (*s) {
-	case 'd': sb_adds(out, "[0-9]"); break;
-	case 'D': sb_adds(out, "[^0-9]"); break;
-	case 'w': sb_adds(out, "[A-Za-z0-9_]"); break;
-	case 'W': sb_adds(out, "[^A-Za-z0-9_]"); break;
-	case 's': sb_adds(out, "[[:space:]]"); break;
-	case 'S': sb_adds(out, "[^[:space:]]"); break;
+	case 'd':
+		sb_adds(out, "[0-9]");
+		break;
+	case 'D':
+		sb_adds(out, "[^0-9]");
+		break;
+	case 'w':
+		sb_adds(out, "[A-Za-z0-9_]");
+		break;
+	case 'W':
+		sb_adds(out, "[^A-Za-z0-9_]");
+		break;
+	case 's':
+		sb_adds(out, "[[:space:]]");
+		break;
+	case 'S':
+		sb_adds(out, "[^[:space:]]");
+		break;
 	case 'x':
 	case 'u':
 		if (read_code_escape(&s, &cp) < 0) {
@@ -834,6 +854,185 @@ skip_lazy(const char *s)
 }
 
 /*
+ * What a pattern costs the regex library.  glibc expands "x+" to "xx*" and
+ * "x{n}" to n copies of x, so nested repetitions grow the automaton
+ * geometrically ("b++++..." exhausts memory in regcomp()).  Each group
+ * level counts its atoms with those expansions; a pattern over
+ * PATTERN_COST_MAX is refused rather than compiled.
+ */
+#define PATTERN_COST_MAX   20000
+#define PATTERN_GROUPS_MAX 32
+#define PATTERN_REPEAT_MAX 1000
+
+typedef struct {
+	unsigned long total[PATTERN_GROUPS_MAX + 1]; /* the level so far */
+	unsigned long last[PATTERN_GROUPS_MAX + 1];  /* its last atom */
+	int depth;
+	int can_repeat; /* an atom precedes: a quantifier may follow */
+} pattern_cost;
+
+static int
+cost_add(pattern_cost *c, unsigned long size, const char **why)
+{
+	c->total[c->depth] += size;
+	c->last[c->depth] = size;
+	c->can_repeat = 1;
+	if (c->total[c->depth] > PATTERN_COST_MAX) {
+		*why = "the pattern is too complex";
+		return -1;
+	}
+	return 0;
+}
+
+/* The last atom now appears `copies` times (x+ counts as two). */
+static int
+cost_repeat(pattern_cost *c, unsigned long copies, const char **why)
+{
+	unsigned long last = c->last[c->depth];
+
+	/* ECMA-262 §21.2.1: a quantifier needs an atom ("nothing to repeat").
+	 */
+	if (!c->can_repeat) {
+		*why = "a quantifier without anything to repeat";
+		return -1;
+	}
+	c->can_repeat = 0;
+	if (copies > 1 && last > PATTERN_COST_MAX / copies) {
+		*why = "the pattern is too complex";
+		return -1;
+	}
+	c->total[c->depth] += last * (copies - 1);
+	c->last[c->depth] = last * copies;
+	if (c->total[c->depth] > PATTERN_COST_MAX) {
+		*why = "the pattern is too complex";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cost_open(pattern_cost *c, const char **why)
+{
+	if (c->depth == PATTERN_GROUPS_MAX) {
+		*why = "groups nested too deeply";
+		return -1;
+	}
+	c->depth++;
+	c->total[c->depth] = 0;
+	c->last[c->depth] = 0;
+	c->can_repeat = 0;
+	return 0;
+}
+
+static int
+cost_close(pattern_cost *c, const char **why)
+{
+	unsigned long inner;
+
+	if (c->depth == 0) {
+		*why = "an unmatched \")\"";
+		return -1;
+	}
+	inner = c->total[c->depth--];
+	return cost_add(c, inner ? inner : 1, why);
+}
+
+/* The largest count of "{n}", "{n,}" or "{n,m}" (n for "{n,}"). */
+static int
+quantifier_count(const char *q, unsigned long *count, const char **why)
+{
+	unsigned long n, m;
+	char *end;
+
+	n = strtoul(q + 1, &end, 10);
+	m = n;
+	if (*end == ',' && end[1] != '}')
+		m = strtoul(end + 1, &end, 10);
+	if (n > PATTERN_REPEAT_MAX || m > PATTERN_REPEAT_MAX) {
+		*why = "a repetition count above 1000";
+		return -1;
+	}
+	if (m < n) {
+		*why = "a repetition range out of order";
+		return -1;
+	}
+	*count = m > 1 ? m : 1;
+	return 0;
+}
+
+/* One piece of the pattern at `*s`; the result is appended to `out`. */
+static int
+translate_piece(strbuf *out, const char **p, pattern_cost *cost,
+                const char **why)
+{
+	const char *s = *p;
+	unsigned long count;
+	size_t n;
+
+	switch (*s) {
+	case '\\':
+		if (translate_escape(out, &s, why) < 0)
+			return -1;
+		break;
+	case '[':
+		if (translate_class(out, &s, why) < 0)
+			return -1;
+		break;
+	case '.':
+		sb_adds(out, "[^\n\r\xe2\x80\xa8\xe2\x80\xa9]");
+		s++;
+		break;
+	case '(':
+		if (s[1] == '?' && s[2] != ':') {
+			*why = "lookaround and named groups are not supported";
+			return -1;
+		}
+		sb_addc(out, '(');
+		s += s[1] == '?' ? 3 : 1;
+		*p = s;
+		return cost_open(cost, why);
+	case ')':
+		sb_addc(out, ')');
+		*p = s + 1;
+		return cost_close(cost, why);
+	case '|':
+	case '^':
+	case '$':
+		sb_addc(out, *s);
+		cost->can_repeat = 0;
+		*p = s + 1;
+		return 0;
+	case '*':
+	case '?':
+	case '+':
+		sb_addc(out, *s);
+		*p = skip_lazy(s + 1);
+		return cost_repeat(cost, *s == '+' ? 2 : 1, why);
+	case '{':
+		/* Annex B: a "{" that is no quantifier is literal. */
+		if ((n = quantifier_length(s)) == 0) {
+			sb_adds(out, "\\{");
+			s++;
+			break;
+		}
+		if (quantifier_count(s, &count, why) < 0)
+			return -1;
+		sb_add(out, s, n);
+		*p = skip_lazy(s + n);
+		return cost_repeat(cost, count, why);
+	case '}':
+	case ']':
+		sb_addc(out, '\\');
+		sb_addc(out, *s++);
+		break;
+	default:
+		sb_addc(out, *s++);
+	}
+	*p = s;
+	return cost_add(cost, 1, why);
+}
+
+/*
  * ECMA-262 patterns to POSIX EREs.  Only whether a pattern matches is
  * asked (core §6.4: patterns are not anchored), so greedy and lazy
  * quantifiers, capturing and non-capturing groups are the same thing.
@@ -842,60 +1041,15 @@ skip_lazy(const char *s)
 static int
 translate_pattern(strbuf *out, const char *src, const char **why)
 {
+	pattern_cost cost = {0};
 	const char *s = src;
-	size_t n;
 
-	while (*s) {
-		switch (*s) {
-		case '\\':
-			if (translate_escape(out, &s, why) < 0)
-				return -1;
-			break;
-		case '[':
-			if (translate_class(out, &s, why) < 0)
-				return -1;
-			break;
-		case '.':
-			sb_adds(out, "[^\n\r\xe2\x80\xa8\xe2\x80\xa9]");
-			s++;
-			break;
-		case '(':
-			if (s[1] == '?' && s[2] == ':') {
-				sb_addc(out, '(');
-				s += 3;
-			} else if (s[1] == '?') {
-				*why = "lookaround and named groups are not "
-				       "supported";
-				return -1;
-			} else {
-				sb_addc(out, '(');
-				s++;
-			}
-			break;
-		case '*':
-		case '+':
-		case '?':
-			sb_addc(out, *s);
-			s = skip_lazy(s + 1);
-			break;
-		case '{':
-			/* Annex B: a "{" that is no quantifier is literal. */
-			if ((n = quantifier_length(s)) == 0) {
-				sb_adds(out, "\\{");
-				s++;
-				break;
-			}
-			sb_add(out, s, n);
-			s = skip_lazy(s + n);
-			break;
-		case '}':
-		case ']':
-			sb_addc(out, '\\');
-			sb_addc(out, *s++);
-			break;
-		default:
-			sb_addc(out, *s++);
-		}
+	while (*s)
+		if (translate_piece(out, &s, &cost, why) < 0)
+			return -1;
+	if (cost.depth != 0) {
+		*why = "an unterminated \"(\"";
+		return -1;
 	}
 	return 0;
 }
@@ -1105,7 +1259,8 @@ pointer_resolve(const json_t *root, const char *fragment)
 		end = strchr(s, '/');
 		if (end == NULL)
 			end = s + strlen(s);
-		if (pointer_token(token, sizeof(token), s, (size_t)(end - s)) < 0)
+		if (pointer_token(token, sizeof(token), s, (size_t)(end - s)) <
+		    0)
 			return NULL;
 		if (json_is_object(at))
 			at = json_object_get(at, token);
@@ -1124,8 +1279,8 @@ pointer_resolve(const json_t *root, const char *fragment)
  * base URIs are not (the set's names play their part).
  */
 static const json_t *
-ref_resolve(const cs_schema_set *set, long from, const char *ref,
-	    size_t *doc, const char **problem)
+ref_resolve(const cs_schema_set *set, long from, const char *ref, size_t *doc,
+            const char **problem)
 {
 	const char *hash = strchr(ref, '#');
 	size_t name_len = hash ? (size_t)(hash - ref) : strlen(ref);
@@ -1157,12 +1312,12 @@ ref_resolve(const cs_schema_set *set, long from, const char *ref,
 typedef struct {
 	cs_schema_set *set;
 	compiled *c;
-	int strict;       /* a reachable schema: malformed is an error */
+	int strict; /* a reachable schema: malformed is an error */
 	int depth;
 } compiler;
 
 static int compile_node(node **out, compiler *cc, size_t doc,
-			const json_t *json, const char *location);
+                        const json_t *json, const char *location);
 
 /* "name#/ptr" + "/key" */
 static char *
@@ -1183,8 +1338,8 @@ location_child(const char *location, const char *key, long index)
 }
 
 static int
-compile_child(node **out, compiler *cc, const node *parent,
-	      const json_t *json, const char *key, long index)
+compile_child(node **out, compiler *cc, const node *parent, const json_t *json,
+              const char *key, long index)
 {
 	char *location = NULL;
 	int error;
@@ -1203,7 +1358,7 @@ malformed(compiler *cc, node *n, const char *keyword, const char *what)
 {
 	if (cc->strict)
 		return cs_error_set(CS_EINVALID, "schema \"%s\": \"%s\" %s",
-				    n->location, keyword, what);
+		                    n->location, keyword, what);
 	if (n->broken == NULL) {
 		strbuf b = {0};
 
@@ -1275,10 +1430,10 @@ type_bit(const char *name)
 		const char *name;
 		int bit;
 	} names[] = {
-		{"null", T_NULL},     {"boolean", T_BOOLEAN},
-		{"object", T_OBJECT}, {"array", T_ARRAY},
-		{"number", T_NUMBER}, {"string", T_STRING},
-		{"integer", T_INTEGER},
+	        {"null", T_NULL},       {"boolean", T_BOOLEAN},
+	        {"object", T_OBJECT},   {"array", T_ARRAY},
+	        {"number", T_NUMBER},   {"string", T_STRING},
+	        {"integer", T_INTEGER},
 	};
 	size_t i;
 
@@ -1302,8 +1457,9 @@ compile_type(compiler *cc, node *n, const json_t *v)
 		return 0;
 	}
 	if (!json_is_array(v) || json_array_size(v) == 0)
-		return malformed(cc, n, "type", "must be a type name or a "
-				 "non-empty array of them");
+		return malformed(cc, n, "type",
+		                 "must be a type name or a "
+		                 "non-empty array of them");
 	json_array_foreach(v, i, item) {
 		if (!json_is_string(item) ||
 		    (bit = type_bit(json_string_value(item))) == 0)
@@ -1315,7 +1471,7 @@ compile_type(compiler *cc, node *n, const json_t *v)
 
 static int
 compile_list(compiler *cc, node *n, const char *keyword, const json_t *v,
-	     node_list *list)
+             node_list *list)
 {
 	const json_t *item;
 	char *location;
@@ -1324,7 +1480,7 @@ compile_list(compiler *cc, node *n, const char *keyword, const json_t *v,
 
 	if (!json_is_array(v) || json_array_size(v) == 0)
 		return malformed(cc, n, keyword,
-				 "must be a non-empty array of schemas");
+		                 "must be a non-empty array of schemas");
 	if ((list->items = calloc(json_array_size(v), sizeof(node *))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 	if ((location = location_child(n->location, keyword, 0)) == NULL)
@@ -1335,7 +1491,7 @@ compile_list(compiler *cc, node *n, const char *keyword, const json_t *v,
 		if (!is_schema_json(item)) {
 			free(location);
 			return malformed(cc, n, keyword,
-					 "must be an array of schemas");
+			                 "must be an array of schemas");
 		}
 		if ((child = location_child(location, NULL, (long)i)) == NULL) {
 			free(location);
@@ -1356,7 +1512,7 @@ compile_list(compiler *cc, node *n, const char *keyword, const json_t *v,
 /* A keyword whose value is one schema. */
 static int
 compile_single(compiler *cc, node *n, const char *keyword, const json_t *v,
-	       node **out)
+               node **out)
 {
 	if (!is_schema_json(v))
 		return malformed(cc, n, keyword, "must be a schema");
@@ -1365,8 +1521,8 @@ compile_single(compiler *cc, node *n, const char *keyword, const json_t *v,
 
 /* "properties", "definitions", "$defs": an object of schemas. */
 static int
-compile_schema_map(compiler *cc, node *n, const char *keyword,
-		   const json_t *v, named_node **out, size_t *count)
+compile_schema_map(compiler *cc, node *n, const char *keyword, const json_t *v,
+                   named_node **out, size_t *count)
 {
 	const char *key;
 	json_t *item;
@@ -1375,7 +1531,8 @@ compile_schema_map(compiler *cc, node *n, const char *keyword,
 	int error = 0;
 
 	if (!json_is_object(v))
-		return malformed(cc, n, keyword, "must be an object of schemas");
+		return malformed(cc, n, keyword,
+		                 "must be an object of schemas");
 	if (out && json_object_size(v) > 0 &&
 	    (*out = calloc(json_object_size(v), sizeof(**out))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
@@ -1387,7 +1544,7 @@ compile_schema_map(compiler *cc, node *n, const char *keyword,
 
 		if (!is_schema_json(item)) {
 			error = malformed(cc, n, keyword,
-					  "must be an object of schemas");
+			                  "must be an object of schemas");
 			break;
 		}
 		if ((child = location_child(location, key, 0)) == NULL) {
@@ -1418,11 +1575,11 @@ compile_pattern_properties(compiler *cc, node *n, const json_t *v)
 	int error;
 
 	error = compile_schema_map(cc, n, "patternProperties", v, &schemas,
-				   &count);
+	                           &count);
 	if (error != 0)
 		goto done;
-	if (count > 0 && (n->pattern_properties =
-				  calloc(count, sizeof(pattern_node))) == NULL) {
+	if (count > 0 && (n->pattern_properties = calloc(
+	                          count, sizeof(pattern_node))) == NULL) {
 		error = cs_error_set(CS_ERROR, "out of memory");
 		goto done;
 	}
@@ -1431,15 +1588,15 @@ compile_pattern_properties(compiler *cc, node *n, const json_t *v)
 			goto done;
 		if (!e->compiled) {
 			error = cc->strict
-					? cs_error_set(CS_EINVALID,
-						       "schema \"%s\": pattern "
-						       "\"%s\" does not "
-						       "compile: %s",
-						       n->location, e->pattern,
-						       e->problem)
-					: malformed(cc, n, "patternProperties",
-						    "holds a pattern that does "
-						    "not compile");
+			                ? cs_error_set(CS_EINVALID,
+			                               "schema \"%s\": pattern "
+			                               "\"%s\" does not "
+			                               "compile: %s",
+			                               n->location, e->pattern,
+			                               e->problem)
+			                : malformed(cc, n, "patternProperties",
+			                            "holds a pattern that does "
+			                            "not compile");
 			goto done;
 		}
 		n->pattern_properties[i].pattern = schemas[i].name;
@@ -1458,18 +1615,18 @@ compile_pattern(compiler *cc, node *n, const json_t *v)
 	pattern_entry *e;
 	int error;
 
-	if (!json_is_string(v) || strlen(json_string_value(v)) !=
-					  json_string_length(v))
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v))
 		return malformed(cc, n, "pattern", "must be a string");
 	if ((error = pattern_get(&e, cc->set, json_string_value(v))) < 0)
 		return error;
 	if (!e->compiled) {
 		if (cc->strict)
 			return cs_error_set(CS_EINVALID,
-					    "schema \"%s\": pattern \"%s\" "
-					    "does not compile: %s",
-					    n->location, e->pattern,
-					    e->problem);
+			                    "schema \"%s\": pattern \"%s\" "
+			                    "does not compile: %s",
+			                    n->location, e->pattern,
+			                    e->problem);
 		return malformed(cc, n, "pattern", "does not compile");
 	}
 	n->pattern = e->pattern;
@@ -1485,9 +1642,10 @@ is_string_array(const json_t *v)
 
 	if (!json_is_array(v))
 		return 0;
-	json_array_foreach(v, i, item)
+	json_array_foreach(v, i, item) {
 		if (!json_is_string(item))
 			return 0;
+	}
 	return 1;
 }
 
@@ -1504,8 +1662,8 @@ compile_dependencies(compiler *cc, node *n, const json_t *v)
 		return malformed(cc, n, "dependencies", "must be an object");
 	if (json_object_size(v) == 0)
 		return 0;
-	if ((n->dependencies = calloc(json_object_size(v),
-				      sizeof(dependency))) == NULL)
+	if ((n->dependencies =
+	             calloc(json_object_size(v), sizeof(dependency))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 	json_object_foreach((json_t *)v, key, item) {
 		d = &n->dependencies[n->dependencies_count];
@@ -1515,8 +1673,8 @@ compile_dependencies(compiler *cc, node *n, const json_t *v)
 		} else if (is_schema_json(item)) {
 			char *location, *child;
 
-			location = location_child(n->location, "dependencies",
-						  0);
+			location =
+			        location_child(n->location, "dependencies", 0);
 			if (location == NULL)
 				return cs_error_set(CS_ERROR, "out of memory");
 			child = location_child(location, key, 0);
@@ -1524,14 +1682,14 @@ compile_dependencies(compiler *cc, node *n, const json_t *v)
 			if (child == NULL)
 				return cs_error_set(CS_ERROR, "out of memory");
 			error = compile_node(&d->schema, cc, n->doc, item,
-					     child);
+			                     child);
 			free(child);
 			if (error < 0)
 				return error;
 		} else {
 			return malformed(cc, n, "dependencies",
-					 "must map names to arrays of names or "
-					 "to schemas");
+			                 "must map names to arrays of names or "
+			                 "to schemas");
 		}
 		n->dependencies_count++;
 	}
@@ -1540,7 +1698,7 @@ compile_dependencies(compiler *cc, node *n, const json_t *v)
 
 static int
 compile_number(compiler *cc, node *n, const char *keyword, const json_t *v,
-	       const json_t **out)
+               const json_t **out)
 {
 	if (!json_is_number(v))
 		return malformed(cc, n, keyword, "must be a number");
@@ -1555,12 +1713,12 @@ compile_counts(compiler *cc, node *n, const json_t *schema)
 		const char *keyword;
 		size_t offset;
 	} counts[] = {
-		{"minLength", offsetof(node, min_length)},
-		{"maxLength", offsetof(node, max_length)},
-		{"minItems", offsetof(node, min_items)},
-		{"maxItems", offsetof(node, max_items)},
-		{"minProperties", offsetof(node, min_properties)},
-		{"maxProperties", offsetof(node, max_properties)},
+	        {"minLength", offsetof(node, min_length)},
+	        {"maxLength", offsetof(node, max_length)},
+	        {"minItems", offsetof(node, min_items)},
+	        {"maxItems", offsetof(node, max_items)},
+	        {"minProperties", offsetof(node, min_properties)},
+	        {"maxProperties", offsetof(node, max_properties)},
 	};
 	const json_t *v;
 	size_t i;
@@ -1573,7 +1731,7 @@ compile_counts(compiler *cc, node *n, const json_t *schema)
 			continue;
 		if (get_count(field, v) < 0)
 			return malformed(cc, n, counts[i].keyword,
-					 "must be a non-negative integer");
+			                 "must be a non-negative integer");
 	}
 	return 0;
 }
@@ -1592,17 +1750,17 @@ compile_numbers(compiler *cc, node *n, const json_t *schema)
 		return error;
 	if ((v = json_object_get(schema, "exclusiveMinimum")) &&
 	    (error = compile_number(cc, n, "exclusiveMinimum", v,
-				    &n->exclusive_minimum)))
+	                            &n->exclusive_minimum)))
 		return error;
 	if ((v = json_object_get(schema, "exclusiveMaximum")) &&
 	    (error = compile_number(cc, n, "exclusiveMaximum", v,
-				    &n->exclusive_maximum)))
+	                            &n->exclusive_maximum)))
 		return error;
 	if ((v = json_object_get(schema, "multipleOf"))) {
 		/* valid §6.2.1: strictly greater than 0 */
 		if (!json_is_number(v) || json_number_value(v) <= 0)
 			return malformed(cc, n, "multipleOf",
-					 "must be a number above 0");
+			                 "must be a number above 0");
 		n->multiple_of = v;
 	}
 	return 0;
@@ -1621,7 +1779,7 @@ compile_ref(compiler *cc, node *n, const json_t *v)
 		return malformed(cc, n, "$ref", "must be a string");
 	n->ref = json_string_value(v);
 	target = ref_resolve(cc->set, (long)n->doc, n->ref, &doc,
-			     &n->ref_problem);
+	                     &n->ref_problem);
 	/* An unresolved reference fails when validation reaches it. */
 	if (target == NULL)
 		return 0;
@@ -1631,7 +1789,7 @@ compile_ref(compiler *cc, node *n, const json_t *v)
 	}
 	fragment = strchr(n->ref, '#');
 	if (asprintf(&location, "%s#%s", cc->set->docs[doc].name,
-		     fragment ? fragment + 1 : "") < 0)
+	             fragment ? fragment + 1 : "") < 0)
 		return cs_error_set(CS_ERROR, "out of memory");
 	error = compile_node(&n->ref_target, cc, doc, target, location);
 	free(location);
@@ -1647,8 +1805,8 @@ compile_object_keywords(compiler *cc, node *n)
 	if ((v = json_object_get(s, "properties"))) {
 		n->properties_json = v;
 		if ((error = compile_schema_map(cc, n, "properties", v,
-						&n->properties,
-						&n->properties_count)))
+		                                &n->properties,
+		                                &n->properties_count)))
 			return error;
 	}
 	if ((v = json_object_get(s, "patternProperties")) &&
@@ -1656,17 +1814,17 @@ compile_object_keywords(compiler *cc, node *n)
 		return error;
 	if ((v = json_object_get(s, "additionalProperties")) &&
 	    (error = compile_single(cc, n, "additionalProperties", v,
-				    &n->additional_properties)))
+	                            &n->additional_properties)))
 		return error;
 	if ((v = json_object_get(s, "required"))) {
 		if (!is_string_array(v))
 			return malformed(cc, n, "required",
-					 "must be an array of names");
+			                 "must be an array of names");
 		n->required = v;
 	}
 	if ((v = json_object_get(s, "propertyNames")) &&
 	    (error = compile_single(cc, n, "propertyNames", v,
-				    &n->property_names)))
+	                            &n->property_names)))
 		return error;
 	if ((v = json_object_get(s, "dependencies")) &&
 	    (error = compile_dependencies(cc, n, v)))
@@ -1685,16 +1843,16 @@ compile_array_keywords(compiler *cc, node *n)
 			n->has_item_list = 1;
 			if (json_array_size(v) > 0 &&
 			    (error = compile_list(cc, n, "items", v,
-						  &n->item_list)))
+			                          &n->item_list)))
 				return error;
 		} else if ((error = compile_single(cc, n, "items", v,
-						   &n->items))) {
+		                                   &n->items))) {
 			return error;
 		}
 	}
 	if ((v = json_object_get(s, "additionalItems")) &&
 	    (error = compile_single(cc, n, "additionalItems", v,
-				    &n->additional_items)))
+	                            &n->additional_items)))
 		return error;
 	if ((v = json_object_get(s, "contains")) &&
 	    (error = compile_single(cc, n, "contains", v, &n->contains)))
@@ -1702,7 +1860,7 @@ compile_array_keywords(compiler *cc, node *n)
 	if ((v = json_object_get(s, "uniqueItems"))) {
 		if (!json_is_boolean(v))
 			return malformed(cc, n, "uniqueItems",
-					 "must be a boolean");
+			                 "must be a boolean");
 		n->unique_items = json_is_true(v);
 	}
 	return 0;
@@ -1787,7 +1945,7 @@ compile_keywords(compiler *cc, node *n)
  */
 static int
 compile_node(node **out, compiler *cc, size_t doc, const json_t *json,
-	     const char *location)
+             const char *location)
 {
 	node *n;
 	int error;
@@ -1798,8 +1956,10 @@ compile_node(node **out, compiler *cc, size_t doc, const json_t *json,
 		return 0;
 	}
 	if (cc->depth >= MAX_RECURSION)
-		return cs_error_set(CS_ELIMIT, "schema \"%s\": nested deeper "
-				    "than %d levels", location, MAX_RECURSION);
+		return cs_error_set(CS_ELIMIT,
+		                    "schema \"%s\": nested deeper "
+		                    "than %d levels",
+		                    location, MAX_RECURSION);
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 	n->doc = doc;
@@ -1841,7 +2001,7 @@ compile_sweep(compiler *cc, size_t doc, const json_t *json, strbuf *ptr)
 		char *location = NULL;
 
 		if (asprintf(&location, "%s#%s", cc->set->docs[doc].name,
-			     sb_str(ptr)) < 0)
+		             sb_str(ptr)) < 0)
 			return cs_error_set(CS_ERROR, "out of memory");
 		error = compile_node(&n, cc, doc, json, location);
 		free(location);
@@ -1893,7 +2053,7 @@ compile_set(compiled **out, cs_schema_set *set)
 			goto done;
 		}
 		if ((error = compile_node(&root, &cc, i, set->docs[i].doc,
-					  location)) < 0)
+		                          location)) < 0)
 			goto done;
 	}
 
@@ -1957,14 +2117,16 @@ cs_schema_set_add(cs_schema_set *set, const char *name, json_t *doc)
 	int error;
 
 	if (!is_schema_json(doc))
-		return cs_error_set(CS_EINVALID, "schema \"%s\": not an object "
-				    "or boolean schema", name);
+		return cs_error_set(CS_EINVALID,
+		                    "schema \"%s\": not an object "
+		                    "or boolean schema",
+		                    name);
 	if (strchr(name, '#') || name[0] == '\0')
 		return cs_error_set(CS_EINVALID, "invalid schema name \"%s\"",
-				    name);
+		                    name);
 	if (doc_find(set, name, strlen(name)) >= 0)
 		return cs_error_set(CS_EEXISTS, "schema \"%s\" exists already",
-				    name);
+		                    name);
 	if (set->docs_count == set->docs_cap) {
 		cap = set->docs_cap ? set->docs_cap * 2 : 8;
 		if ((grown = realloc(set->docs, cap * sizeof(*grown))) == NULL)
@@ -2016,8 +2178,8 @@ cs_schema_set_load_dir(cs_schema_set *set, const char *dir)
 
 	if ((d = opendir(dir)) == NULL) {
 		error = cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_ERROR,
-				     "cannot open \"%s\": %s", dir,
-				     strerror(errno));
+		                     "cannot open \"%s\": %s", dir,
+		                     strerror(errno));
 		goto done;
 	}
 	while ((entry = readdir(d)) != NULL) {
@@ -2107,9 +2269,9 @@ numbers_compare(const json_t *a, const json_t *b)
 	}
 	/* A long double holds every json_int_t and every double exactly. */
 	x = json_is_integer(a) ? (long double)json_integer_value(a)
-			       : (long double)json_real_value(a);
+	                       : (long double)json_real_value(a);
 	y = json_is_integer(b) ? (long double)json_integer_value(b)
-			       : (long double)json_real_value(b);
+	                       : (long double)json_real_value(b);
 	return (x > y) - (x < y);
 }
 
@@ -2128,13 +2290,13 @@ json_equal_values(const json_t *a, const json_t *b)
 	case JSON_STRING:
 		return json_string_length(a) == json_string_length(b) &&
 		       memcmp(json_string_value(a), json_string_value(b),
-			      json_string_length(a)) == 0;
+		              json_string_length(a)) == 0;
 	case JSON_ARRAY:
 		if (json_array_size(a) != json_array_size(b))
 			return 0;
 		for (i = 0; i < json_array_size(a); i++)
 			if (!json_equal_values(json_array_get(a, i),
-					       json_array_get(b, i)))
+			                       json_array_get(b, i)))
 				return 0;
 		return 1;
 	case JSON_OBJECT:
@@ -2171,7 +2333,7 @@ json_hash_value(const json_t *v)
 		return hash_bytes(&d, sizeof(d), h ^ 1);
 	case JSON_STRING:
 		return hash_bytes(json_string_value(v), json_string_length(v),
-				  h ^ 2);
+		                  h ^ 2);
 	case JSON_ARRAY:
 		h ^= 3;
 		json_array_foreach(v, i, child) {
@@ -2186,7 +2348,7 @@ json_hash_value(const json_t *v)
 			uint64_t c = json_hash_value(child);
 
 			sum += hash_bytes(&c, sizeof(c),
-					  hash_bytes(key, strlen(key), h));
+			                  hash_bytes(key, strlen(key), h));
 		}
 		return hash_bytes(&sum, sizeof(sum), h ^ 4);
 	default:
@@ -2201,17 +2363,22 @@ instance_types(const json_t *v)
 	double r;
 
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return T_OBJECT;
-	case JSON_ARRAY: return T_ARRAY;
-	case JSON_STRING: return T_STRING;
-	case JSON_INTEGER: return T_NUMBER | T_INTEGER;
+	case JSON_OBJECT:
+		return T_OBJECT;
+	case JSON_ARRAY:
+		return T_ARRAY;
+	case JSON_STRING:
+		return T_STRING;
+	case JSON_INTEGER:
+		return T_NUMBER | T_INTEGER;
 	case JSON_REAL:
 		r = json_real_value(v);
-		return is_integral(r) ? T_NUMBER | T_INTEGER
-						    : T_NUMBER;
+		return is_integral(r) ? T_NUMBER | T_INTEGER : T_NUMBER;
 	case JSON_TRUE:
-	case JSON_FALSE: return T_BOOLEAN;
-	case JSON_NULL: return T_NULL;
+	case JSON_FALSE:
+		return T_BOOLEAN;
+	case JSON_NULL:
+		return T_NULL;
 	}
 	return 0;
 }
@@ -2220,13 +2387,20 @@ static const char *
 type_phrase(unsigned bit)
 {
 	switch (bit) {
-	case T_NULL: return "null";
-	case T_BOOLEAN: return "a boolean";
-	case T_OBJECT: return "an object";
-	case T_ARRAY: return "an array";
-	case T_NUMBER: return "a number";
-	case T_STRING: return "a string";
-	case T_INTEGER: return "an integer";
+	case T_NULL:
+		return "null";
+	case T_BOOLEAN:
+		return "a boolean";
+	case T_OBJECT:
+		return "an object";
+	case T_ARRAY:
+		return "an array";
+	case T_NUMBER:
+		return "a number";
+	case T_STRING:
+		return "a string";
+	case T_INTEGER:
+		return "an integer";
 	}
 	return "a value";
 }
@@ -2247,7 +2421,7 @@ describe_number(strbuf *b, const json_t *v)
 
 	if (json_is_integer(v))
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-			 json_integer_value(v));
+		         json_integer_value(v));
 	else
 		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
 	sb_adds(b, num);
@@ -2293,11 +2467,21 @@ describe_value(strbuf *b, const json_t *v)
 	case JSON_REAL:
 		describe_number(b, v);
 		break;
-	case JSON_TRUE: sb_adds(b, "true"); break;
-	case JSON_FALSE: sb_adds(b, "false"); break;
-	case JSON_NULL: sb_adds(b, "null"); break;
-	case JSON_OBJECT: sb_adds(b, "the object"); break;
-	case JSON_ARRAY: sb_adds(b, "the array"); break;
+	case JSON_TRUE:
+		sb_adds(b, "true");
+		break;
+	case JSON_FALSE:
+		sb_adds(b, "false");
+		break;
+	case JSON_NULL:
+		sb_adds(b, "null");
+		break;
+	case JSON_OBJECT:
+		sb_adds(b, "the object");
+		break;
+	case JSON_ARRAY:
+		sb_adds(b, "the array");
+		break;
 	}
 }
 
@@ -2305,10 +2489,10 @@ describe_value(strbuf *b, const json_t *v)
 /* Validation */
 
 typedef struct {
-	cs_schema_errors *errors;  /* NULL: only the verdict is wanted */
+	cs_schema_errors *errors; /* NULL: only the verdict is wanted */
 	size_t found;
 	size_t limit;
-	strbuf ptr;                /* the instance location being checked */
+	strbuf ptr; /* the instance location being checked */
 	int depth;
 } validator;
 
@@ -2328,12 +2512,12 @@ report(validator *v, strbuf *msg)
 		return cs_error_set(CS_ERROR, "out of memory");
 	if (v->found == 0)
 		cs_error_set(CS_EINVALID, "%s%s%s", sb_str(&v->ptr),
-			     v->ptr.len ? ": " : "", sb_str(msg));
+		             v->ptr.len ? ": " : "", sb_str(msg));
 	v->found++;
 	if (v->errors == NULL)
 		return INVALID;
 	grown = realloc(v->errors->items,
-			(v->errors->count + 1) * sizeof(*grown));
+	                (v->errors->count + 1) * sizeof(*grown));
 	if (grown == NULL || (pointer = strdup(sb_str(&v->ptr))) == NULL) {
 		if (grown)
 			v->errors->items = grown;
@@ -2354,9 +2538,8 @@ full(const validator *v)
 }
 
 /* report() with a printf-style message; `quiet` only returns INVALID. */
-static int
-fail(validator *v, int quiet, const json_t *value, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static int fail(validator *v, int quiet, const json_t *value, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
 
 /*
  * `value`, when given, is described at the start of the message:
@@ -2405,11 +2588,11 @@ merge(int *result, int rc, int quiet, const validator *v)
 }
 
 static int validate_node(validator *v, const node *n, const json_t *inst,
-			 int quiet);
+                         int quiet);
 
 static int
 validate_at_key(validator *v, const node *n, const json_t *inst,
-		const char *key, int quiet)
+                const char *key, int quiet)
 {
 	size_t mark = v->ptr.len;
 	int rc;
@@ -2421,8 +2604,8 @@ validate_at_key(validator *v, const node *n, const json_t *inst,
 }
 
 static int
-validate_at_index(validator *v, const node *n, const json_t *inst,
-		  size_t index, int quiet)
+validate_at_index(validator *v, const node *n, const json_t *inst, size_t index,
+                  int quiet)
 {
 	size_t mark = v->ptr.len;
 	int rc;
@@ -2468,7 +2651,7 @@ check_type(validator *v, const node *n, const json_t *inst, int quiet)
 		sb_adds(&want, type_phrase(bit));
 	}
 	rc = fail(v, quiet, NULL, "expected %s, got %s", sb_str(&want),
-		  instance_phrase(inst));
+	          instance_phrase(inst));
 	free(want.data);
 	return rc;
 }
@@ -2492,14 +2675,15 @@ check_enum_const(validator *v, const node *n, const json_t *inst, int quiet)
 	int rc = VALID;
 
 	if (n->enum_values) {
-		json_array_foreach(n->enum_values, i, item)
+		json_array_foreach(n->enum_values, i, item) {
 			if (json_equal_values(inst, item))
 				break;
+		}
 		if (i == json_array_size(n->enum_values)) {
 			if (n->title)
 				title_phrase(title, sizeof(title), n->title);
 			rc = fail(v, quiet, inst, "is not one of the %s",
-				  n->title ? title : "allowed values");
+			          n->title ? title : "allowed values");
 			if (rc < 0 || quiet)
 				return rc;
 		}
@@ -2510,7 +2694,7 @@ check_enum_const(validator *v, const node *n, const json_t *inst, int quiet)
 
 		describe_value(&want, n->const_value);
 		crc = fail(v, quiet, inst, "is not the required value %s",
-			   sb_str(&want));
+		           sb_str(&want));
 		free(want.data);
 		return crc;
 	}
@@ -2551,7 +2735,7 @@ check_number(validator *v, const node *n, const json_t *inst, int quiet)
 		sb_truncate(&bound, 0);
 		describe_number(&bound, n->exclusive_minimum);
 		r = fail(v, quiet, inst, "is not greater than %s",
-			 sb_str(&bound));
+		         sb_str(&bound));
 		if (merge(&rc, r, quiet, v))
 			goto done;
 	}
@@ -2566,8 +2750,7 @@ check_number(validator *v, const node *n, const json_t *inst, int quiet)
 	    numbers_compare(inst, n->exclusive_maximum) >= 0) {
 		sb_truncate(&bound, 0);
 		describe_number(&bound, n->exclusive_maximum);
-		r = fail(v, quiet, inst, "is not less than %s",
-			 sb_str(&bound));
+		r = fail(v, quiet, inst, "is not less than %s", sb_str(&bound));
 		if (merge(&rc, r, quiet, v))
 			goto done;
 	}
@@ -2575,7 +2758,7 @@ check_number(validator *v, const node *n, const json_t *inst, int quiet)
 		sb_truncate(&bound, 0);
 		describe_number(&bound, n->multiple_of);
 		r = fail(v, quiet, inst, "is not a multiple of %s",
-			 sb_str(&bound));
+		         sb_str(&bound));
 		merge(&rc, r, quiet, v);
 	}
 done:
@@ -2607,7 +2790,7 @@ check_string(validator *v, const node *n, const json_t *inst, int quiet)
 		return VALID;
 	if (n->min_length >= 0 || n->max_length >= 0) {
 		len = utf8_length(json_string_value(inst),
-				  json_string_length(inst));
+		                  json_string_length(inst));
 		if (n->min_length >= 0 && len < n->min_length) {
 			plural(count, sizeof(count), n->min_length,
 			       "character");
@@ -2629,7 +2812,7 @@ check_string(validator *v, const node *n, const json_t *inst, int quiet)
 
 		describe_string(&pat, n->pattern, strlen(n->pattern));
 		r = fail(v, quiet, inst, "does not match the pattern %s",
-			 sb_str(&pat));
+		         sb_str(&pat));
 		free(pat.data);
 		merge(&rc, r, quiet, v);
 	}
@@ -2672,8 +2855,8 @@ check_unique(validator *v, const json_t *inst, int quiet)
 	for (i = 0; i < n && !found; i++) {
 		for (j = i + 1; j < n && items[j].hash == items[i].hash; j++) {
 			if (json_equal_values(
-				    json_array_get(inst, items[i].index),
-				    json_array_get(inst, items[j].index))) {
+			            json_array_get(inst, items[i].index),
+			            json_array_get(inst, items[j].index))) {
 				first = items[i].index;
 				second = items[j].index;
 				found = 1;
@@ -2685,7 +2868,7 @@ check_unique(validator *v, const json_t *inst, int quiet)
 	if (!found)
 		return VALID;
 	return fail(v, quiet, NULL, "has equal items at %zu and %zu", first,
-		    second);
+	            second);
 }
 
 /* valid §6.4.1, §6.4.2 */
@@ -2698,9 +2881,8 @@ check_items(validator *v, const node *n, const json_t *inst, int quiet)
 
 	if (n->items) {
 		for (i = 0; i < size; i++) {
-			r = validate_at_index(v, n->items,
-					      json_array_get(inst, i), i,
-					      quiet);
+			r = validate_at_index(
+			        v, n->items, json_array_get(inst, i), i, quiet);
 			if (merge(&rc, r, quiet, v))
 				return rc;
 		}
@@ -2710,7 +2892,7 @@ check_items(validator *v, const node *n, const json_t *inst, int quiet)
 		return VALID;
 	for (i = 0; i < size && i < n->item_list.count; i++) {
 		r = validate_at_index(v, n->item_list.items[i],
-				      json_array_get(inst, i), i, quiet);
+		                      json_array_get(inst, i), i, quiet);
 		if (merge(&rc, r, quiet, v))
 			return rc;
 	}
@@ -2725,7 +2907,7 @@ check_items(validator *v, const node *n, const json_t *inst, int quiet)
 	}
 	for (i = from; i < size; i++) {
 		r = validate_at_index(v, n->additional_items,
-				      json_array_get(inst, i), i, quiet);
+		                      json_array_get(inst, i), i, quiet);
 		if (merge(&rc, r, quiet, v))
 			return rc;
 	}
@@ -2787,7 +2969,7 @@ check_array(validator *v, const node *n, const json_t *inst, int quiet)
  */
 static int
 check_property(validator *v, const node *schema, const char *key,
-	       const json_t *value, int quiet)
+               const json_t *value, int quiet)
 {
 	if (schema->boolean == 0) {
 		strbuf name = {0};
@@ -2795,7 +2977,7 @@ check_property(validator *v, const node *schema, const char *key,
 
 		describe_string(&name, key, strlen(key));
 		rc = fail(v, quiet, NULL, "property %s is not allowed",
-			  sb_str(&name));
+		          sb_str(&name));
 		free(name.data);
 		return rc;
 	}
@@ -2816,7 +2998,7 @@ check_members(validator *v, const node *n, const json_t *inst, int quiet)
 		    NULL)
 			continue;
 		r = check_property(v, n->properties[i].schema,
-				   n->properties[i].name, value, quiet);
+		                   n->properties[i].name, value, quiet);
 		if (merge(&rc, r, quiet, v))
 			return rc;
 	}
@@ -2824,7 +3006,7 @@ check_members(validator *v, const node *n, const json_t *inst, int quiet)
 		return rc;
 	json_object_foreach((json_t *)inst, key, value) {
 		matched = n->properties_json &&
-			  json_object_get(n->properties_json, key) != NULL;
+		          json_object_get(n->properties_json, key) != NULL;
 		for (i = 0; i < n->pattern_properties_count; i++) {
 			const pattern_node *p = &n->pattern_properties[i];
 
@@ -2838,7 +3020,7 @@ check_members(validator *v, const node *n, const json_t *inst, int quiet)
 		if (matched || !n->additional_properties)
 			continue;
 		r = check_property(v, n->additional_properties, key, value,
-				   quiet);
+		                   quiet);
 		if (merge(&rc, r, quiet, v))
 			return rc;
 	}
@@ -2848,7 +3030,7 @@ check_members(validator *v, const node *n, const json_t *inst, int quiet)
 /* valid §6.5.3 */
 static int
 check_required(validator *v, const json_t *required, const json_t *inst,
-	       int quiet)
+               int quiet)
 {
 	const json_t *name;
 	size_t i;
@@ -2860,9 +3042,9 @@ check_required(validator *v, const json_t *required, const json_t *inst,
 		if (json_object_get(inst, json_string_value(name)))
 			continue;
 		describe_string(&quoted, json_string_value(name),
-				json_string_length(name));
+		                json_string_length(name));
 		r = fail(v, quiet, NULL, "missing required property %s",
-			 sb_str(&quoted));
+		         sb_str(&quoted));
 		free(quoted.data);
 		if (merge(&rc, r, quiet, v))
 			return rc;
@@ -2872,8 +3054,7 @@ check_required(validator *v, const json_t *required, const json_t *inst,
 
 /* valid §6.5.7 */
 static int
-check_dependencies(validator *v, const node *n, const json_t *inst,
-		   int quiet)
+check_dependencies(validator *v, const node *n, const json_t *inst, int quiet)
 {
 	const dependency *d;
 	const json_t *name;
@@ -2897,10 +3078,10 @@ check_dependencies(validator *v, const node *n, const json_t *inst,
 				continue;
 			describe_string(&a, d->name, strlen(d->name));
 			describe_string(&b, json_string_value(name),
-					json_string_length(name));
+			                json_string_length(name));
 			r = fail(v, quiet, NULL,
-				 "property %s requires property %s", sb_str(&a),
-				 sb_str(&b));
+			         "property %s requires property %s", sb_str(&a),
+			         sb_str(&b));
 			free(a.data);
 			free(b.data);
 			if (merge(&rc, r, quiet, v))
@@ -2912,8 +3093,7 @@ check_dependencies(validator *v, const node *n, const json_t *inst,
 
 /* valid §6.5.8: names are checked as strings; one message per name. */
 static int
-check_property_names(validator *v, const node *n, const json_t *inst,
-		     int quiet)
+check_property_names(validator *v, const node *n, const json_t *inst, int quiet)
 {
 	const char *key;
 	json_t *value, *name;
@@ -2924,8 +3104,9 @@ check_property_names(validator *v, const node *n, const json_t *inst,
 			return cs_error_set(CS_ERROR, "out of memory");
 		r = validate_node(v, n->property_names, name, 1);
 		if (r == INVALID)
-			r = fail(v, quiet, name, "is not an allowed property "
-				 "name");
+			r = fail(v, quiet, name,
+			         "is not an allowed property "
+			         "name");
 		json_decref(name);
 		if (merge(&rc, r, quiet, v))
 			return rc;
@@ -2973,7 +3154,7 @@ check_object(validator *v, const node *n, const json_t *inst, int quiet)
 /* How many of `list` the instance matches, stopping once past `enough`. */
 static int
 count_matches(validator *v, const node_list *list, const json_t *inst,
-	      size_t enough, size_t *matches)
+              size_t enough, size_t *matches)
 {
 	size_t i;
 	int r;
@@ -3007,8 +3188,9 @@ check_logic(validator *v, const node *n, const json_t *inst, int quiet)
 		if ((r = count_matches(v, &n->any_of, inst, 1, &matches)) < 0)
 			return r;
 		if (matches == 0) {
-			r = fail(v, quiet, NULL, "does not match any of the "
-				 "allowed forms");
+			r = fail(v, quiet, NULL,
+			         "does not match any of the "
+			         "allowed forms");
 			if (merge(&rc, r, quiet, v))
 				return rc;
 		}
@@ -3017,11 +3199,11 @@ check_logic(validator *v, const node *n, const json_t *inst, int quiet)
 		if ((r = count_matches(v, &n->one_of, inst, 2, &matches)) < 0)
 			return r;
 		if (matches != 1) {
-			r = fail(v, quiet, NULL, matches == 0
-					 ? "does not match any of the "
-					   "allowed forms"
-					 : "matches more than one of the "
-					   "allowed forms");
+			r = fail(v, quiet, NULL,
+			         matches == 0 ? "does not match any of the "
+			                        "allowed forms"
+			                      : "matches more than one of the "
+			                        "allowed forms");
 			if (merge(&rc, r, quiet, v))
 				return rc;
 		}
@@ -3030,8 +3212,9 @@ check_logic(validator *v, const node *n, const json_t *inst, int quiet)
 		if ((r = validate_node(v, n->not_schema, inst, 1)) < 0)
 			return r;
 		if (r == VALID) {
-			r = fail(v, quiet, NULL, "matches a form that is not "
-				 "allowed");
+			r = fail(v, quiet, NULL,
+			         "matches a form that is not "
+			         "allowed");
 			if (merge(&rc, r, quiet, v))
 				return rc;
 		}
@@ -3054,9 +3237,10 @@ static int
 follow_ref(validator *v, const node *n, const json_t *inst, int quiet)
 {
 	if (n->ref_target == NULL)
-		return cs_error_set(CS_ENOTFOUND, "schema \"%s\": $ref \"%s\" "
-				    "does not resolve: %s", n->location,
-				    n->ref, n->ref_problem);
+		return cs_error_set(CS_ENOTFOUND,
+		                    "schema \"%s\": $ref \"%s\" "
+		                    "does not resolve: %s",
+		                    n->location, n->ref, n->ref_problem);
 	return validate_node(v, n->ref_target, inst, quiet);
 }
 
@@ -3067,6 +3251,13 @@ follow_ref(validator *v, const node *n, const json_t *inst, int quiet)
 static int
 validate_node(validator *v, const node *n, const json_t *inst, int quiet)
 {
+	/* The keywords by the instance type they apply to, then logic. */
+	static int (*const checks[])(validator *, const node *, const json_t *,
+	                             int) = {
+	        check_enum_const, check_number, check_string,
+	        check_array,      check_object, check_logic,
+	};
+	size_t i;
 	int rc = VALID;
 
 	/* core §4.3.2: boolean schemas */
@@ -3076,14 +3267,16 @@ validate_node(validator *v, const node *n, const json_t *inst, int quiet)
 		return fail(v, quiet, NULL, "no value is allowed here");
 	if (n->broken)
 		return cs_error_set(CS_EINVALID, "schema \"%s\": %s",
-				    n->location, n->broken);
+		                    n->location, n->broken);
 	if (!quiet && full(v))
 		return INVALID;
 	if (v->depth >= MAX_RECURSION)
-		return cs_error_set(CS_ELIMIT, "schema \"%s\": more than %d "
-				    "nested schemas at \"%s\" (a $ref "
-				    "cycle?)", n->location, MAX_RECURSION,
-				    sb_str(&v->ptr));
+		return cs_error_set(CS_ELIMIT,
+		                    "schema \"%s\": more than %d "
+		                    "nested schemas at \"%s\" (a $ref "
+		                    "cycle?)",
+		                    n->location, MAX_RECURSION,
+		                    sb_str(&v->ptr));
 
 	v->depth++;
 	if (n->ref) {
@@ -3093,13 +3286,9 @@ validate_node(validator *v, const node *n, const json_t *inst, int quiet)
 	/* A wrong type says it all: the other checks would only echo it. */
 	if ((rc = check_type(v, n, inst, quiet)) != VALID)
 		goto done;
-	if (merge(&rc, check_enum_const(v, n, inst, quiet), quiet, v) ||
-	    merge(&rc, check_number(v, n, inst, quiet), quiet, v) ||
-	    merge(&rc, check_string(v, n, inst, quiet), quiet, v) ||
-	    merge(&rc, check_array(v, n, inst, quiet), quiet, v) ||
-	    merge(&rc, check_object(v, n, inst, quiet), quiet, v) ||
-	    merge(&rc, check_logic(v, n, inst, quiet), quiet, v))
-		goto done;
+	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+		if (merge(&rc, checks[i](v, n, inst, quiet), quiet, v))
+			break;
 done:
 	v->depth--;
 	return rc;
@@ -3117,17 +3306,19 @@ find_start(const node **out, const cs_schema_set *set, const char *name)
 	target = ref_resolve(set, -1, name, &doc, &problem);
 	if (target == NULL)
 		return cs_error_set(CS_ENOTFOUND, "schema \"%s\": %s", name,
-				    problem);
+		                    problem);
 	if (set->compiled == NULL ||
 	    (*out = compiled_find(set->compiled, doc, target)) == NULL)
-		return cs_error_set(CS_EINVALID, "schema \"%s\": the location "
-				    "holds no schema", name);
+		return cs_error_set(CS_EINVALID,
+		                    "schema \"%s\": the location "
+		                    "holds no schema",
+		                    name);
 	return 0;
 }
 
 int
 cs_schema_validate(const cs_schema_set *set, const char *name,
-		   const json_t *instance, cs_schema_errors *errors)
+                   const json_t *instance, cs_schema_errors *errors)
 {
 	validator v = {0};
 	const node *start;
@@ -3149,6 +3340,8 @@ cs_schema_validate(const cs_schema_set *set, const char *name,
 	free(v.ptr.data);
 	if (error < 0)
 		return error;
-	/* The first failure's message is already the thread's. */
-	return v.found > 0 ? CS_EINVALID : 0;
+	if (error == VALID)
+		return 0;
+	/* report() made the first failure's message the thread's. */
+	return CS_EINVALID;
 }

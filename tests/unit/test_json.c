@@ -95,14 +95,14 @@ assert_idempotent(const char *buf, size_t len, const char *name)
 	if (cs_json_canonicalize(&once, &once_len, buf, len, name) < 0)
 		return; /* not JSON we accept: nothing to compare */
 	ck_assert_msg(cs_json_canonicalize(&twice, &twice_len, once, once_len,
-					   name) == 0,
-		      "%s: canonical form does not parse: %s", name,
-		      cs_error_last());
+	                                   name) == 0,
+	              "%s: canonical form does not parse: %s", name,
+	              cs_error_last());
 	ck_assert_msg(once_len == twice_len &&
-			      memcmp(once, twice, once_len) == 0,
-		      "%s: canonical form is not stable", name);
+	                      memcmp(once, twice, once_len) == 0,
+	              "%s: canonical form is not stable", name);
 	ck_assert_msg(cs_json_is_canonical(once, once_len),
-		      "%s: canonical form not recognised", name);
+	              "%s: canonical form not recognised", name);
 	free(once);
 	free(twice);
 }
@@ -110,16 +110,16 @@ assert_idempotent(const char *buf, size_t len, const char *name)
 START_TEST(test_canonical_layout)
 {
 	assert_canon("{\"b\":1,\"a\":[true,false,null]}",
-		     "{\n  \"a\": [\n    true,\n    false,\n    null\n  ],\n"
-		     "  \"b\": 1\n}\n");
+	             "{\n  \"a\": [\n    true,\n    false,\n    null\n  ],\n"
+	             "  \"b\": 1\n}\n");
 	assert_canon("[]", "[]\n");
 	assert_canon("{}", "{}\n");
 	assert_canon("[{},[],{\"x\":{}}]",
-		     "[\n  {},\n  [],\n  {\n    \"x\": {}\n  }\n]\n");
+	             "[\n  {},\n  [],\n  {\n    \"x\": {}\n  }\n]\n");
 	/* Keys sort by bytes: upper case before lower, ASCII before UTF-8. */
 	assert_canon("{\"\xc3\xa9\":1,\"z\":2,\"Z\":3,\"\":4,\"a b\":5}",
-		     "{\n  \"\": 4,\n  \"Z\": 3,\n  \"a b\": 5,\n  \"z\": 2,\n"
-		     "  \"\xc3\xa9\": 1\n}\n");
+	             "{\n  \"\": 4,\n  \"Z\": 3,\n  \"a b\": 5,\n  \"z\": 2,\n"
+	             "  \"\xc3\xa9\": 1\n}\n");
 }
 END_TEST
 
@@ -135,10 +135,9 @@ START_TEST(test_canonical_numbers)
 	assert_canon("[2.9999999]", "[\n  3\n]\n");
 	assert_canon("[-6.84165]", "[\n  -6.84165\n]\n");
 	assert_canon("[1.5e-3]", "[\n  0.0015\n]\n");
-	assert_canon("[1E+2, 100.0, 100]",
-		     "[\n  100,\n  100,\n  100\n]\n");
+	assert_canon("[1E+2, 100.0, 100]", "[\n  100,\n  100,\n  100\n]\n");
 	assert_canon("[999999999999999, -999999999999999]",
-		     "[\n  999999999999999,\n  -999999999999999\n]\n");
+	             "[\n  999999999999999,\n  -999999999999999\n]\n");
 	assert_canon("[123456789.123456]", "[\n  123456789.123456\n]\n");
 	assert_canon("[1e-400]", "[\n  0\n]\n");
 }
@@ -150,12 +149,11 @@ START_TEST(test_canonical_strings)
 	assert_canon("[\"a\\\"b\\\\c\\/d\"]", "[\n  \"a\\\"b\\\\c/d\"\n]\n");
 	assert_canon("[\"\\b\\f\\n\\r\\t\"]", "[\n  \"\\b\\f\\n\\r\\t\"\n]\n");
 	assert_canon("[\"\\u0001\\u001F\\u000b\"]",
-		     "[\n  \"\\u0001\\u001f\\u000b\"\n]\n");
+	             "[\n  \"\\u0001\\u001f\\u000b\"\n]\n");
 	assert_canon("[\"\\u007f\"]", "[\n  \"\x7f\"\n]\n");
 	assert_canon("[\"\\u00e9\\u4E2D\\ud83d\\ude00\"]",
-		     "[\n  \"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"\n]\n");
-	assert_canon("[\"<>&'\xd8\xa7\"]",
-		     "[\n  \"<>&'\xd8\xa7\"\n]\n");
+	             "[\n  \"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"\n]\n");
+	assert_canon("[\"<>&'\xd8\xa7\"]", "[\n  \"<>&'\xd8\xa7\"\n]\n");
 }
 END_TEST
 
@@ -211,14 +209,14 @@ END_TEST
 START_TEST(test_parse_messages)
 {
 	ck_assert_int_eq(parse_str("{\"a\":1,\n \"a\":2}", "records/x.json"),
-			 CS_EINVALID);
+	                 CS_EINVALID);
 	ck_assert_ptr_nonnull(strstr(cs_error_last(),
-				     "records/x.json: line 2, column 4: "
-				     "duplicate object key"));
+	                             "records/x.json: line 2, column 4: "
+	                             "duplicate object key"));
 
 	ck_assert_int_eq(parse_str("[1] x", NULL), CS_EINVALID);
 	ck_assert_ptr_eq(strstr(cs_error_last(), "line 1, column 5: "),
-			 cs_error_last());
+	                 cs_error_last());
 
 	ck_assert_int_eq(parse_str("\"s\"", "a.json"), CS_EINVALID);
 	ck_assert_int_eq(parse_str("[1]   \n", "a.json"), 0);
@@ -243,13 +241,11 @@ START_TEST(test_parse_numbers)
 	ck_assert_int_eq(parse_str("[999999999999999.8]", NULL), 0);
 	ck_assert_int_eq(parse_str("[1000000000000000]", NULL), CS_EINVALID);
 	ck_assert_int_eq(parse_str("[-1000000000000000]", NULL), CS_EINVALID);
-	ck_assert_int_eq(parse_str("{\"a\":[0,1e15]}", "n.json"),
-			 CS_EINVALID);
+	ck_assert_int_eq(parse_str("{\"a\":[0,1e15]}", "n.json"), CS_EINVALID);
 	ck_assert_str_eq(cs_error_last(),
-			 "n.json: number at \"/a/1\" is out of range "
-			 "(magnitude must stay below 1e15)");
-	ck_assert_int_eq(parse_str("[9223372036854775808]", NULL),
-			 CS_EINVALID);
+	                 "n.json: number at \"/a/1\" is out of range "
+	                 "(magnitude must stay below 1e15)");
+	ck_assert_int_eq(parse_str("[9223372036854775808]", NULL), CS_EINVALID);
 	ck_assert_int_eq(parse_str("[1e309]", NULL), CS_EINVALID);
 	ck_assert_int_eq(parse_str("[Infinity]", NULL), CS_EINVALID);
 	ck_assert_int_eq(parse_str("[NaN]", NULL), CS_EINVALID);
@@ -334,9 +330,9 @@ START_TEST(test_parse_size_limit)
 
 	s = array_of_size(CS_JSON_MAX_BYTES + 1);
 	ck_assert_int_eq(cs_json_parse(&v, s, CS_JSON_MAX_BYTES + 1, "big"),
-			 CS_ELIMIT);
+	                 CS_ELIMIT);
 	ck_assert_str_eq(cs_error_last(),
-			 "big: 262145 bytes exceed the limit of 262144");
+	                 "big: 262145 bytes exceed the limit of 262144");
 	ck_assert_ptr_null(v);
 	free(s);
 }
@@ -351,18 +347,18 @@ START_TEST(test_load_file)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/json/canonical/record/input.json",
-		 data_dir());
+	         data_dir());
 	ck_assert_int_eq(cs_json_load_file(&v, path), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(v, "region")),
-			 "MA-04");
+	                 "MA-04");
 	json_decref(v);
 
 	ck_assert_int_eq(cs_json_load_file(&v, "/nonexistent/x.json"),
-			 CS_ENOTFOUND);
+	                 CS_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(cs_error_last(), "/nonexistent/x.json"));
 
 	snprintf(path, sizeof(path), "%s/json/invalid/duplicate-key/input.json",
-		 data_dir());
+	         data_dir());
 	ck_assert_int_eq(cs_json_load_file(&v, path), CS_EINVALID);
 	ck_assert_ptr_eq(strstr(cs_error_last(), path), cs_error_last());
 
@@ -372,7 +368,7 @@ START_TEST(test_load_file)
 	f = fdopen(fd, "wb");
 	big = array_of_size(CS_JSON_MAX_BYTES * 2);
 	ck_assert_uint_eq(fwrite(big, 1, CS_JSON_MAX_BYTES * 2, f),
-			  CS_JSON_MAX_BYTES * 2);
+	                  CS_JSON_MAX_BYTES * 2);
 	fclose(f);
 	free(big);
 	ck_assert_int_eq(cs_json_load_file(&v, tmpl), CS_ELIMIT);
@@ -428,14 +424,13 @@ START_TEST(test_canonical_cases)
 		expected = read_file(path, &expected_len);
 
 		ck_assert_msg(cs_json_canonicalize(&out, &out_len, input,
-						   input_len, e->d_name) == 0,
-			      "%s: %s", e->d_name, cs_error_last());
+		                                   input_len, e->d_name) == 0,
+		              "%s: %s", e->d_name, cs_error_last());
 		ck_assert_msg(out_len == expected_len &&
-				      memcmp(out, expected, out_len) == 0,
-			      "%s: got\n%s", e->d_name, out);
+		                      memcmp(out, expected, out_len) == 0,
+		              "%s: got\n%s", e->d_name, out);
 		ck_assert_msg(cs_json_is_canonical(expected, expected_len),
-			      "%s: canonical.json is not canonical",
-			      e->d_name);
+		              "%s: canonical.json is not canonical", e->d_name);
 		free(out);
 		free(input);
 		free(expected);
@@ -467,23 +462,23 @@ START_TEST(test_invalid_cases)
 		input = read_file(path, &input_len);
 		path_join(path, sizeof(path), casedir, "expect");
 		expect = read_file(path, &expect_len);
-		ck_assert_int_eq(sscanf(expect, "%31[^\n]\n%255[^\n]", code,
-					part), 2);
+		ck_assert_int_eq(
+		        sscanf(expect, "%31[^\n]\n%255[^\n]", code, part), 2);
 
 		v = NULL;
 		rc = cs_json_parse(&v, input, input_len, e->d_name);
 		ck_assert_msg(rc == (strcmp(code, "limit") == 0 ? CS_ELIMIT
-								: CS_EINVALID),
-			      "%s: got %d (%s)", e->d_name, rc,
-			      cs_error_last());
+		                                                : CS_EINVALID),
+		              "%s: got %d (%s)", e->d_name, rc,
+		              cs_error_last());
 		ck_assert_ptr_null(v);
 		ck_assert_msg(strstr(cs_error_last(), part) != NULL,
-			      "%s: message \"%s\" lacks \"%s\"", e->d_name,
-			      cs_error_last(), part);
+		              "%s: message \"%s\" lacks \"%s\"", e->d_name,
+		              cs_error_last(), part);
 		ck_assert_msg(strncmp(cs_error_last(), e->d_name,
-				      strlen(e->d_name)) == 0,
-			      "%s: message does not start with the name",
-			      e->d_name);
+		                      strlen(e->d_name)) == 0,
+		              "%s: message does not start with the name",
+		              e->d_name);
 		ck_assert(strchr(cs_error_last(), '\n') == NULL);
 		free(input);
 		free(expect);
@@ -545,7 +540,8 @@ START_TEST(test_idempotence_reals)
 		for (k = 0; k < 2000; k++) {
 			double x;
 
-			seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+			seed = seed * 6364136223846793005UL +
+			       1442695040888963407UL;
 			x = (double)(seed >> 11) / 9007199254740992.0;
 			x = (x * 2 - 1) * scales[i] * 9.99;
 			snprintf(buf, sizeof(buf), "[%.17g]", x);
