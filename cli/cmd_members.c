@@ -172,6 +172,24 @@ edit_commit(members_edit *e, const member_args *a, const char *message)
 	size_t count = 0;
 	int error, in_main, status = EXIT_ERROR;
 
+	/* Authority first: a member is told it may not, not sent to collect
+	 * root approvals it could never use. */
+	{
+		const cs_key *key = NULL;
+		const cs_member_key *signer;
+
+		if ((error = cs_node_key(&key, e->node)) < 0) {
+			status = cli_fail(error);
+			goto done;
+		}
+		signer = cs_consortium_find_key(e->before, key);
+		if (!cs_policy_allows(e->before, signer, CS_PATH_MEMBERS)) {
+			status = cli_error("%s may not write '%s'",
+					   cs_node_org(e->node),
+					   CS_PATH_MEMBERS);
+			goto done;
+		}
+	}
 	if ((error = cs_schema_set_new(&none)) < 0 ||
 	    (error = cs_consortium_from_json(
 		     &after, e->members, cs_consortium_policy(e->before),

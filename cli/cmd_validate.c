@@ -13,13 +13,39 @@
 
 static const char usage[] =
 	"usage: cartosync [-C DIR] validate FILE...\n\n"
-	"Check record files against the schemas: those in force in the node's"
+	"Check record files (and the consortium's members.json, policy.json"
+	" and\n"
+	"protocol.json) against the schemas: those in force in the node's"
 	" history\n"
 	"when DIR is a node, else the installed ones ($CARTOSYNC_SCHEMA_DIR"
 	" overrides).\n"
 	"Every failure is printed as FILE: POINTER: MESSAGE.  Exit status 1"
 	" if any\n"
 	"file is invalid.\n";
+
+/*
+ * The schema of a consortium file, known by its name (members.json,
+ * policy.json, default-policy.json, protocol.json), or NULL for a record.
+ */
+static const char *
+consortium_schema(const char *path, const json_t *doc)
+{
+	static const char *const names[][2] = {
+		{"members.json", "members.schema.json"},
+		{"policy.json", "policy.schema.json"},
+		{"default-policy.json", "policy.schema.json"},
+		{"protocol.json", "protocol.schema.json"},
+	};
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	if (json_object_get(doc, "x_record_type"))
+		return NULL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (strcmp(base, names[i][0]) == 0)
+			return names[i][1];
+	return NULL;
+}
 
 /* The schemas in force at the node's main, or the installed ones. */
 static int
@@ -76,7 +102,11 @@ cmd_validate(cli_ctx *cli, int argc, char **argv)
 		error = cli_read_input(&buf, &len, argv[i], CS_RECORD_MAX_BYTES);
 		if (error == 0)
 			error = cs_json_parse(&record, buf, len, argv[i]);
-		if (error == 0)
+		if (error == 0 && consortium_schema(argv[i], record))
+			error = cs_schema_validate(
+				schemas, consortium_schema(argv[i], record),
+				record, &errors);
+		else if (error == 0)
 			error = cs_record_check(schemas, record, NULL, argv[i],
 						&errors);
 		if (error < 0) {

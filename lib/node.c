@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -409,11 +410,24 @@ cs_node_create(cs_node **out, const char *dir, const char *org)
 	if (stat(dir, &st) == 0) {
 		char *cfg = join(dir, CS_NODE_CONFIG);
 		int exists = cfg && access(cfg, F_OK) == 0;
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		int empty = d != NULL;
 
 		free(cfg);
+		while (d && (e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				empty = 0;
+		if (d)
+			closedir(d);
 		if (exists)
 			return cs_error_set(CS_EEXISTS,
 					    "'%s' is a cartosync node already",
+					    dir);
+		if (!empty)
+			return cs_error_set(CS_EEXISTS,
+					    "'%s' exists and is not empty: a"
+					    " node needs a new directory",
 					    dir);
 	}
 	if ((error = node_new(&node, dir)) < 0)

@@ -403,6 +403,87 @@ cs_repo_walk(cs_repo *repo, const cs_oid *tree, const char *prefix,
 	return error;
 }
 
+static int
+entry_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const cs_tree_entry *)a)->name,
+		      ((const cs_tree_entry *)b)->name);
+}
+
+int
+cs_repo_tree_read(cs_tree_entries *out, cs_repo *repo, const cs_oid *id)
+{
+	git_tree *t = NULL;
+	size_t n;
+	int error;
+
+	out->items = NULL;
+	out->count = 0;
+	if (id == NULL)
+		return 0;
+	if ((error = tree_lookup(&t, repo, id)) < 0)
+		return error;
+	n = git_tree_entrycount(t);
+	if ((out->items = calloc(n ? n : 1, sizeof(*out->items))) == NULL) {
+		git_tree_free(t);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		cs_tree_entry *o = &out->items[i];
+
+		if ((o->name = strdup(git_tree_entry_name(e))) == NULL) {
+			git_tree_free(t);
+			cs_tree_entries_clear(out);
+			return cs_error_set(CS_ERROR, "out of memory");
+		}
+		from_git(&o->id, git_tree_entry_id(e));
+		o->mode = (unsigned)git_tree_entry_filemode_raw(e);
+		out->count++;
+	}
+	git_tree_free(t);
+	qsort(out->items, out->count, sizeof(*out->items), entry_name_cmp);
+	return 0;
+}
+
+int
+cs_repo_tree_write(cs_oid *out, cs_repo *repo, const cs_tree_entry *entries,
+		   size_t count)
+{
+	git_treebuilder *bld = NULL;
+	git_oid gid;
+	int rc;
+
+	if ((rc = git_treebuilder_new(&bld, repo->git, NULL)) < 0)
+		return git_fail(rc, "writing a tree");
+	for (size_t i = 0; i < count; i++) {
+		to_git(&gid, &entries[i].id);
+		if ((rc = git_treebuilder_insert(NULL, bld, entries[i].name,
+						 &gid,
+						 (git_filemode_t)entries[i].mode)) <
+		    0) {
+			git_treebuilder_free(bld);
+			return git_fail(rc, entries[i].name);
+		}
+	}
+	rc = git_treebuilder_write(&gid, bld);
+	git_treebuilder_free(bld);
+	if (rc < 0)
+		return git_fail(rc, "writing a tree");
+	from_git(out, &gid);
+	return 0;
+}
+
+void
+cs_tree_entries_clear(cs_tree_entries *entries)
+{
+	for (size_t i = 0; i < entries->count; i++)
+		free(entries->items[i].name);
+	free(entries->items);
+	entries->items = NULL;
+	entries->count = 0;
+}
+
 int
 cs_repo_list_dir(cs_repo *repo, const cs_oid *tree, const char *path,
 		 cs_repo_entry_cb cb, void *payload)

@@ -47,6 +47,7 @@ typedef struct {
 	cs_commit_kind kind;
 	cs_key *signer;
 	char *author;
+	char *committer;
 	int64_t time;
 	char *reason;
 	int cause; /* index of the invalid ancestor, -1 if its own */
@@ -147,6 +148,7 @@ check_signature(vcommit *c, char *raw, size_t len)
 	c->parent_ids[1] = commit->parents[1];
 	c->time = commit->committer.time;
 	c->author = strdup(commit->author.name);
+	c->committer = strdup(commit->committer.name);
 	if (commit->kind == CS_COMMIT_MERGE) {
 		if (strcmp(commit->author.name, CS_MERGE_IDENT_NAME) ||
 		    strcmp(commit->author.email, CS_MERGE_IDENT_EMAIL) ||
@@ -528,11 +530,13 @@ judge_edit(vctx *v, vcommit *c)
 		reject(c, "the genesis must be signed by a coordinator key");
 		return;
 	}
-	if (strcmp(c->author, cc.org) != 0) {
+	if (strcmp(c->author, cc.org) != 0 || strcmp(c->committer, cc.org)) {
+		int author = strcmp(c->author, cc.org) != 0;
+
 		snprintf(cc.reason, sizeof(cc.reason),
-			 "author \"%s\" is not the signer's organisation"
-			 " \"%s\"",
-			 c->author, cc.org);
+			 "%s \"%s\" is not the signer's organisation \"%s\"",
+			 author ? "author" : "committer",
+			 author ? c->author : c->committer, cc.org);
 		reject(c, cc.reason);
 		return;
 	}
@@ -882,6 +886,7 @@ done:
 	for (size_t i = 0; i < v.n; i++) {
 		cs_key_free(v.commits[i].signer);
 		free(v.commits[i].author);
+		free(v.commits[i].committer);
 		free(v.commits[i].reason);
 	}
 	for (size_t i = 0; i < v.nstates; i++) {

@@ -78,6 +78,31 @@ int cs_repo_walk(cs_repo *repo, const cs_oid *tree, const char *prefix,
 int cs_repo_list_dir(cs_repo *repo, const cs_oid *tree, const char *path,
 		     cs_repo_entry_cb cb, void *payload);
 
+/* One entry of a tree. */
+typedef struct {
+	char *name;
+	cs_oid id;
+	unsigned mode;
+} cs_tree_entry;
+
+typedef struct {
+	cs_tree_entry *items;
+	size_t count;
+} cs_tree_entries;
+
+/*
+ * Read the entries of tree `id` (NULL: the empty tree) sorted by name
+ * (strcmp).  Release with cs_tree_entries_clear().
+ */
+int cs_repo_tree_read(cs_tree_entries *out, cs_repo *repo, const cs_oid *id);
+
+/* Write a tree of `count` entries (any order); *out gets its id.  An empty
+ * list writes the empty tree. */
+int cs_repo_tree_write(cs_oid *out, cs_repo *repo,
+		       const cs_tree_entry *entries, size_t count);
+
+void cs_tree_entries_clear(cs_tree_entries *entries);
+
 /* A changed path between two trees. */
 typedef struct {
 	const char *path;
