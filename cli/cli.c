@@ -172,8 +172,9 @@ cli_today(char out[11])
 	strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-void
-cli_report_commit(const cs_oid *commit, int in_main)
+int
+cli_report_commit(cli_ctx *cli, cs_node *node, const cs_oid *commit,
+		  int in_main)
 {
 	char hex[CS_OID_HEXSZ + 1];
 
@@ -182,9 +183,19 @@ cli_report_commit(const cs_oid *commit, int in_main)
 		cli_say("committed %s\n", hex);
 	else
 		cli_say("committed %s on the version you started from; main"
-			" has moved since, so the edit is held as"
-			" refs/cartosync/edits/%s until it is merged\n",
-			hex, hex);
+			" had moved since: merging\n",
+			hex);
+	if (in_main)
+		return EXIT_OK;
+	/* --json output is the edit's; the merge reports on stderr. */
+	{
+		int json = cli->json, status;
+
+		cli->json = 0;
+		status = cli_integrate(cli, node);
+		cli->json = json;
+		return status;
+	}
 }
 
 const char *
@@ -204,4 +215,20 @@ cli_installed_schema_dir(void)
 			return candidates[i];
 	}
 	return candidates[0];
+}
+
+int
+cli_resolve(cs_oid *out, cs_repo *repo, const char *rev)
+{
+	char name[256];
+
+	if (cs_oid_parse(out, rev, strlen(rev)) == 0)
+		return 0;
+	if (strncmp(rev, "refs/", 5) == 0)
+		return cs_repo_ref_read(out, repo, rev);
+	snprintf(name, sizeof(name), "refs/heads/%s", rev);
+	if (cs_repo_ref_read(out, repo, name) == 0)
+		return 0;
+	return cs_error_set(CS_ENOTFOUND,
+			    "'%s' is neither a commit id nor a ref", rev);
 }

@@ -12,6 +12,7 @@
 
 #include "cartosync/node.h"
 #include "cartosync/oid.h"
+#include "cartosync/verify.h"
 
 enum {
 	EXIT_OK = 0,
@@ -62,8 +63,22 @@ void cli_print_json(const json_t *value);
 /* Today's date in UTC, YYYY-MM-DD. */
 void cli_today(char out[11]);
 
-/* Report where an edit went ("committed 1a2b3c4 ..." or held). */
-void cli_report_commit(const cs_oid *commit, int in_main);
+/*
+ * Report an edit ("committed 1a2b3c4...").  An edit made on a base that
+ * main has left is held by its own ref: merge it now.  Returns an exit
+ * status.
+ */
+int cli_report_commit(cli_ctx *cli, cs_node *node, const cs_oid *commit,
+		      int in_main);
+
+/* Resolve a commit id or a ref name ("main", "refs/peers/x/main"). */
+int cli_resolve(cs_oid *out, cs_repo *repo, const char *rev);
+
+/* Print the causes of a verification's rejections on stderr. */
+void cli_print_rejections(const cs_verify_report *report);
+
+/* Fold what the node holds into main and report it (cmd_merge.c). */
+int cli_integrate(cli_ctx *cli, cs_node *node);
 
 /* The schema directory installed with the software. */
 const char *cli_installed_schema_dir(void);
@@ -72,6 +87,7 @@ const char *cli_installed_schema_dir(void);
 int cmd_init(cli_ctx *cli, int argc, char **argv);
 int cmd_keys(cli_ctx *cli, int argc, char **argv);
 int cmd_members(cli_ctx *cli, int argc, char **argv);
+int cmd_merge(cli_ctx *cli, int argc, char **argv);
 int cmd_root(cli_ctx *cli, int argc, char **argv);
 int cmd_add(cli_ctx *cli, int argc, char **argv);
 int cmd_edit(cli_ctx *cli, int argc, char **argv);

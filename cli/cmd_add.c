@@ -155,8 +155,7 @@ cmd_rm(cli_ctx *cli, int argc, char **argv)
 		json_decref(out);
 	}
 	cli_say("removed %s\n", argv[1]);
-	cli_report_commit(&commit, in_main);
-	status = EXIT_OK;
+	status = cli_report_commit(cli, s.node, &commit, in_main);
 done:
 	free(message);
 	json_decref(record);

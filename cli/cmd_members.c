@@ -108,6 +108,7 @@ parse_args(member_args *a, int argc, char **argv)
 
 /* The state at main, and a copy of its members file to change. */
 typedef struct {
+	cli_ctx *cli;
 	cs_node *node;
 	cs_oid head;
 	cs_oid tree;
@@ -121,6 +122,7 @@ edit_open(members_edit *e, cli_ctx *cli)
 	int error, status;
 
 	memset(e, 0, sizeof(*e));
+	e->cli = cli;
 	if ((status = cli_open_node(cli, &e->node)) != 0)
 		return status;
 	if ((error = cli_main_head(e->node, &e->head)) < 0 ||
@@ -183,6 +185,12 @@ edit_commit(members_edit *e, const member_args *a, const char *message)
 			goto done;
 		}
 		signer = cs_consortium_find_key(e->before, key);
+		if (signer == NULL || signer->revoked) {
+			status = cli_error("this node's key cannot write: %s",
+					   signer ? "it is revoked"
+						  : "it is not a member key");
+			goto done;
+		}
 		if (!cs_policy_allows(e->before, signer, CS_PATH_MEMBERS)) {
 			status = cli_error("%s may not write '%s'",
 					   cs_node_org(e->node),
@@ -246,8 +254,7 @@ edit_commit(members_edit *e, const member_args *a, const char *message)
 		status = cli_fail(error);
 		goto done;
 	}
-	cli_report_commit(&commit, in_main);
-	status = EXIT_OK;
+	status = cli_report_commit(e->cli, e->node, &commit, in_main);
 done:
 	json_decref(protocol);
 	json_decref(approval);

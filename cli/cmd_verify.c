@@ -16,9 +16,10 @@ static const char usage[] =
 	"ref of the node: commit grammar, signatures, each signer's authority"
 	" as of\n"
 	"the parent, records against the schemas in force, revocations, and"
-	" the\n"
-	"shape of merges.  Names each bad commit and why; exit status 3 if"
-	" any.\n";
+	" each\n"
+	"merge recomputed from its parents.  Names each bad commit and why;"
+	" exit\n"
+	"status 3 if any.\n";
 
 typedef struct {
 	cs_oid *ids;
@@ -45,22 +46,6 @@ collect_ref(const char *name, const cs_oid *id, void *payload)
 	return 0;
 }
 
-static int
-resolve(cs_oid *out, cs_repo *repo, const char *rev)
-{
-	char name[256];
-
-	if (cs_oid_parse(out, rev, strlen(rev)) == 0)
-		return 0;
-	if (strncmp(rev, "refs/", 5) == 0)
-		return cs_repo_ref_read(out, repo, rev);
-	snprintf(name, sizeof(name), "refs/heads/%s", rev);
-	if (cs_repo_ref_read(out, repo, name) == 0)
-		return 0;
-	return cs_error_set(CS_ENOTFOUND, "'%s' is neither a commit id nor a"
-					  " ref", rev);
-}
-
 int
 cmd_verify(cli_ctx *cli, int argc, char **argv)
 {
@@ -85,7 +70,7 @@ cmd_verify(cli_ctx *cli, int argc, char **argv)
 		goto fail;
 	opts.genesis = &genesis;
 	if (argc == 2) {
-		if ((error = resolve(&tip, cs_node_repo(node), argv[1])) < 0)
+		if ((error = cli_resolve(&tip, cs_node_repo(node), argv[1])) < 0)
 			goto fail;
 		opts.tips = &tip;
 		opts.ntips = 1;
@@ -127,9 +112,6 @@ cmd_verify(cli_ctx *cli, int argc, char **argv)
 	cli_say("verified %zu commits (%zu signed, %zu merges): %s\n",
 		report->commits, report->edits, report->merges,
 		report->nissues ? "some are invalid" : "all valid");
-	if (report->merges && report->nissues == 0)
-		cli_say("merge commits were checked for shape; their trees are"
-			" not recomputed by this version\n");
 	if (report->protocol)
 		cli_say("%zu commits are past protocol version %d, which this"
 			" cartosync does not implement: upgrade to judge"

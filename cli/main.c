@@ -18,6 +18,7 @@ static const cli_command commands[] = {
 	{"init", cmd_init, "create a node: the consortium's genesis, or join"},
 	{"keys", cmd_keys, "print this node's public key, allowed signers"},
 	{"members", cmd_members, "list, admit, revoke and remove members"},
+	{"merge", cmd_merge, "make main the merge of every held history"},
 	{"root", cmd_root, "approve a change of the coordinator's keys"},
 	{"add", cmd_add, "add a record from a file or standard input"},
 	{"edit", cmd_edit, "edit a record in $EDITOR"},

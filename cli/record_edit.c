@@ -104,7 +104,7 @@ record_session_put(record_session *s, const json_t *record, const char *verb)
 	cli_say("%s %s %s (%s)\n",
 		strcmp(verb, "Add") == 0 ? "added" : "updated",
 		cs_record_type(record), cs_record_id(record), path);
-	cli_report_commit(&commit, in_main);
+	status = cli_report_commit(s->cli, s->node, &commit, in_main);
 	free(path);
-	return EXIT_OK;
+	return status;
 }

@@ -28,6 +28,7 @@
 #include "cartosync/commit.h"
 #include "cartosync/consortium.h"
 #include "cartosync/error.h"
+#include "cartosync/history.h"
 #include "cartosync/json.h"
 #include "cartosync/record.h"
 #include "cartosync/sshsig.h"
@@ -721,6 +722,65 @@ pass_revocations(vctx *v)
 	return changed;
 }
 
+/*
+ * Pass 2b: a merge is a function of its parents; recompute each one and
+ * compare (docs/merge.md).  Merges come after their parents in the order,
+ * so a merge whose parent failed is invalid already.
+ */
+static void propagate(vctx *v);
+
+static int
+pass_merges(vctx *v, const cs_verify_options *opts)
+{
+	cs_history *h = NULL;
+	cs_oid *heads = NULL;
+	size_t nheads = 0;
+	int error = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		vcommit *c = &v->commits[i];
+		cs_oid again;
+		char reason[256], hex[CS_OID_HEXSZ + 1];
+
+		if (c->kind != CS_COMMIT_MERGE || c->state != VALID ||
+		    !c->in_scope)
+			continue;
+		if (v->commits[c->parents[0]].state != VALID ||
+		    v->commits[c->parents[1]].state != VALID) {
+			c->state = INVALID;
+			continue;
+		}
+		if (h == NULL) {
+			nheads = opts->ntips;
+			if ((heads = calloc(nheads + 1, sizeof(*heads))) == NULL)
+				return cs_error_set(CS_ERROR, "out of memory");
+			memcpy(heads, opts->tips, nheads * sizeof(*heads));
+			if ((error = cs_history_load(&h, v->repo, heads,
+						     nheads)) < 0)
+				break;
+		}
+		if (cs_history_merge(&again, h, &c->parent_ids[0],
+				     &c->parent_ids[1]) < 0) {
+			snprintf(reason, sizeof(reason),
+				 "the merge cannot be recomputed: %s",
+				 cs_error_last());
+			reject(c, reason);
+		} else if (cs_oid_cmp(&again, &c->id) != 0) {
+			cs_oid_fmt(hex, &again);
+			snprintf(reason, sizeof(reason),
+				 "the merge differs from its recomputation"
+				 " (%.12s): its tree is not the merge of its"
+				 " parents",
+				 hex);
+			reject(c, reason);
+		}
+	}
+	cs_history_free(h);
+	free(heads);
+	propagate(v);
+	return error;
+}
+
 /* Descendants of invalid commits are invalid. */
 static void
 propagate(vctx *v)
@@ -870,6 +930,8 @@ cs_verify(cs_verify_report **out, cs_repo *repo, const cs_verify_options *opts)
 
 	for (size_t i = 0; i < n; i++)
 		judge(&v, i, opts->genesis, &seen_root);
+	if ((error = pass_merges(&v, opts)) < 0)
+		goto done;
 	for (int round = 0; round < 8; round++) {
 		int changed = pass_revocations(&v);
 

@@ -1,9 +1,10 @@
 #!/bin/sh
 # cartosync edit: the record goes to $EDITOR, the result is validated and
 # committed on the version that was opened.  A change made meanwhile is not
-# reverted: the edit is committed on its own base and held by
-# refs/cartosync/edits/<commit>.  A draft that does not validate is kept and
-# resumed; --discard drops it; an unchanged edit commits nothing.
+# reverted: the edit is committed on its own base, held by
+# refs/cartosync/edits/<commit>, and merged into main field by field.  A
+# draft that does not validate is kept and resumed; --discard drops it; an
+# unchanged edit commits nothing.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -84,20 +85,22 @@ mv \"\$1.tmp\" \"\$1\""
 edit 0 concurrent
 held=$(jq -r .commit "$tmp/out")
 jq_eq "held edit --json in_main" .in_main "$tmp/out" false
-err_has "committed $held on the version you started from" "refs/cartosync/edits/$held"
+err_has "committed $held on the version you started from" "merging"
 eq "held edit's parent is the base the edit started on" "$(git -C ms2 rev-parse "$held^")" "$base"
-git -C ms2 for-each-ref --format='%(refname) %(objectname)' refs/cartosync/edits/ >edits.txt
-eq "held edits" "$(cat edits.txt)" "refs/cartosync/edits/$held $held"
-# main holds the concurrent confirmation, on the same base, not the edit.
-confirm=$(main_of ms2)
-ne "main is not the held edit" "$confirm" "$held"
+# The concurrent confirmation was committed on the same base; main is now
+# their merge, holding both changes, and the edit's ref is gone.
+merged=$(main_of ms2)
+confirm=$(git -C ms2 rev-list --no-merges -n 1 --author=ms2 "$merged" --not "$held")
 eq "confirmation's parent" "$(git -C ms2 rev-parse "$confirm^")" "$base"
-git -C ms2 merge-base --is-ancestor "$held" main && fail "the held edit is in main"
-ok
+eq "main is the merge of the two" "$(git -C ms2 rev-list --parents -n 1 "$merged" | tr ' ' '\n' | tail -n 2 | sort | tr '\n' ' ')" \
+	"$(printf '%s\n%s\n' "$held" "$confirm" | sort | tr '\n' ' ')"
+git -C ms2 for-each-ref refs/cartosync/edits/ >edits.txt
+eq "held edits after the merge" "$(cat edits.txt)" ""
 run 0 cs -C ms2 --json show "$svc"
 jq_eq "main: method of the concurrent confirmation" .x_verified.method "$tmp/out" phone
-jq_eq "main: name before the held edit" .name "$tmp/out" "Par VISUAL"
-# The held edit changed only the name: the confirmation is not reverted in it.
+jq_eq "main: name from the edit" .name "$tmp/out" "Changé pendant une confirmation"
+# The held edit itself changed only the name: it did not revert the
+# confirmation it never saw.
 git -C ms2 show "$held:$path" >held.json
 jq_eq "held edit's name" .name held.json "Changé pendant une confirmation"
 jq_eq "held edit's verification (as of its base)" .x_verified.method held.json self_report
@@ -108,7 +111,7 @@ ok
 [ ! -e "$draft" ] || fail "a committed held edit left its draft"
 ok
 verify_ok ms2
-verify_ok ms2 "refs/cartosync/edits/$held"
+verify_ok ms2 "$held"
 verify_ok ms2 main
 # Stock git accepts the held edit's signature too.
 cs -C ms2 keys allowed-signers >signers
@@ -126,18 +129,35 @@ jq '.minimum_age = 16' \"$tmp/buffer\" >\"\$1\""
 edit 0 outer
 outer=$(jq -r .commit "$tmp/out")
 jq_eq "outer edit --json in_main" .in_main "$tmp/out" false
-inner=$(main_of ms2)
+merged=$(main_of ms2)
+inner=$(git -C ms2 rev-list --no-merges -n 1 "$merged" --not "$outer")
 ne "inner and outer edits" "$inner" "$outer"
 git -C ms2 show "$inner:$path" | jq -e '.minimum_age == 14' >/dev/null ||
-	fail "main does not hold the inner edit"
+	fail "the inner edit does not hold its change"
 ok
 git -C ms2 show "$outer:$path" | jq -e '.minimum_age == 16' >/dev/null ||
 	fail "the outer edit does not hold its change"
 ok
 eq "inner edit's parent" "$(git -C ms2 rev-parse "$inner^")" "$base"
 eq "outer edit's parent" "$(git -C ms2 rev-parse "$outer^")" "$base"
-git -C ms2 rev-parse --verify -q "refs/cartosync/edits/$outer" >/dev/null ||
-	fail "the outer edit is not held by refs/cartosync/edits/$outer"
+# Both changed the same field differently: main is their merge, the record
+# keeps the last agreed value, and the conflict lists both candidates with
+# the edits that wrote them (docs/merge.md).
+git -C ms2 merge-base --is-ancestor "$outer" "$merged" ||
+	fail "main does not hold the outer edit"
+git -C ms2 merge-base --is-ancestor "$inner" "$merged" ||
+	fail "main does not hold the inner edit"
+git -C ms2 show "$merged:$path" >merged.json
+jq_eq "merged minimum_age: the base's" .minimum_age merged.json \
+	"$(git -C ms2 show "$base:$path" | jq .minimum_age)"
+git -C ms2 show "$merged:conflicts/$(echo "$svc" | cut -c1-2)/$svc.json" >conflict.json ||
+	fail "no conflict file for $svc"
+jq -e --arg i "$inner" --arg o "$outer" '.conflicts["/minimum_age"].candidates
+	| map({(.edit): .value}) | add | .[$i] == 14 and .[$o] == 16' conflict.json >/dev/null ||
+	{ cat conflict.json >&2; fail "the conflict does not list both edits"; }
+ok
+git -C ms2 rev-parse --verify -q "refs/cartosync/edits/$outer" >/dev/null &&
+	fail "refs/cartosync/edits/$outer outlived the merge"
 ok
 verify_ok ms2
 
@@ -145,7 +165,7 @@ verify_ok ms2
 base=$(main_of ms2)
 # (A fetch of older history leaves main where it is.)
 run 0 cs -C ms2 fetch coord --peer coord
-err_has "already up to date"
+err_has "nothing new" "main stays"
 eq "main after fetching older history" "$(main_of ms2)" "$base"
 editor broken-json 'echo "{ \"name\": \"half" >"$1"'
 edit 1 broken-json
