@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,3 +233,34 @@ cli_resolve(cs_oid *out, cs_repo *repo, const char *rev)
 	return cs_error_set(CS_ENOTFOUND,
 			    "'%s' is neither a commit id nor a ref", rev);
 }
+
+int
+cli_run_editor(const char *path)
+{
+	const char *editor = getenv("VISUAL");
+	char *script = NULL;
+	pid_t pid;
+	int wstatus;
+
+	if (editor == NULL || *editor == '\0')
+		editor = getenv("EDITOR");
+	if (editor == NULL || *editor == '\0')
+		editor = "vi";
+	if (asprintf(&script, "%s \"$1\"", editor) < 0)
+		return cs_error_set(CS_ERROR, "out of memory");
+	pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", script, "sh", path, (char *)NULL);
+		_exit(127);
+	}
+	free(script);
+	if (pid < 0 || waitpid(pid, &wstatus, 0) < 0)
+		return cs_error_set(CS_ERROR, "cannot run the editor");
+	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
+		return cs_error_set(CS_ERROR,
+				    "the editor '%s' failed; nothing was"
+				    " committed",
+				    editor);
+	return 0;
+}
+

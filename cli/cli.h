@@ -80,6 +80,9 @@ void cli_print_rejections(const cs_verify_report *report);
 /* Fold what the node holds into main and report it (cmd_merge.c). */
 int cli_integrate(cli_ctx *cli, cs_node *node);
 
+/* Run $VISUAL, $EDITOR or vi on a file; an error if it fails. */
+int cli_run_editor(const char *path);
+
 /* The schema directory installed with the software. */
 const char *cli_installed_schema_dir(void);
 
@@ -101,5 +104,6 @@ int cmd_verify(cli_ctx *cli, int argc, char **argv);
 int cmd_publish(cli_ctx *cli, int argc, char **argv);
 int cmd_retire(cli_ctx *cli, int argc, char **argv);
 int cmd_confirm(cli_ctx *cli, int argc, char **argv);
+int cmd_conflicts(cli_ctx *cli, int argc, char **argv);
 
 #endif

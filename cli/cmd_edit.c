@@ -50,36 +50,6 @@ write_text(const char *path, const char *text, size_t len)
 	return 0;
 }
 
-static int
-run_editor(const char *path)
-{
-	const char *editor = getenv("VISUAL");
-	char *script = NULL;
-	pid_t pid;
-	int wstatus;
-
-	if (editor == NULL || *editor == '\0')
-		editor = getenv("EDITOR");
-	if (editor == NULL || *editor == '\0')
-		editor = "vi";
-	if (asprintf(&script, "%s \"$1\"", editor) < 0)
-		return cs_error_set(CS_ERROR, "out of memory");
-	pid = fork();
-	if (pid == 0) {
-		execl("/bin/sh", "sh", "-c", script, "sh", path, (char *)NULL);
-		_exit(127);
-	}
-	free(script);
-	if (pid < 0 || waitpid(pid, &wstatus, 0) < 0)
-		return cs_error_set(CS_ERROR, "cannot run the editor");
-	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
-		return cs_error_set(CS_ERROR,
-				    "the editor '%s' failed; nothing was"
-				    " committed",
-				    editor);
-	return 0;
-}
-
 int
 cmd_edit(cli_ctx *cli, int argc, char **argv)
 {
@@ -150,7 +120,7 @@ cmd_edit(cli_ctx *cli, int argc, char **argv)
 	cs_node_free(node);
 	node = NULL;
 
-	if ((error = run_editor(draft)) < 0) {
+	if ((error = cli_run_editor(draft)) < 0) {
 		status = cli_fail(error);
 		goto done;
 	}

@@ -32,6 +32,7 @@ static const cli_command commands[] = {
 	{"publish", cmd_publish, "make a record public"},
 	{"retire", cmd_retire, "withdraw a record from the map"},
 	{"confirm", cmd_confirm, "record that a record was verified"},
+	{"conflicts", cmd_conflicts, "the review queue: list, show, resolve"},
 };
 
 static void

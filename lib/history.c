@@ -490,75 +490,6 @@ json_same(const json_t *a, const json_t *b)
 	return json_equal((json_t *)a, (json_t *)b);
 }
 
-/* The value at a JSON pointer (object keys and array indices), borrowed. */
-static json_t *
-pointer_get(json_t *root, const char *ptr)
-{
-	char key[512];
-
-	while (root && *ptr == '/') {
-		const char *end = strchr(ptr + 1, '/');
-		size_t n = end ? (size_t)(end - ptr - 1) : strlen(ptr + 1), k = 0;
-
-		if (n >= sizeof(key))
-			return NULL;
-		for (size_t i = 0; i < n; i++) {
-			char ch = ptr[1 + i];
-
-			if (ch == '~' && i + 1 < n) {
-				ch = ptr[2 + i] == '1' ? '/' : '~';
-				i++;
-			}
-			key[k++] = ch;
-		}
-		key[k] = '\0';
-		if (json_is_object(root))
-			root = json_object_get(root, key);
-		else if (json_is_array(root))
-			root = json_array_get(root, strtoul(key, NULL, 10));
-		else
-			return NULL;
-		ptr += 1 + n;
-	}
-	return *ptr == '\0' ? root : NULL;
-}
-
-/* Set (or, with value NULL, remove) an object member at a pointer whose
- * parent exists.  Steals `value`. */
-static void
-pointer_set(json_t *root, const char *ptr, json_t *value)
-{
-	const char *slash = strrchr(ptr, '/');
-	char *parent_ptr, key[512];
-	json_t *parent;
-	size_t k = 0;
-
-	if (slash == NULL) {
-		json_decref(value);
-		return;
-	}
-	parent_ptr = strndup(ptr, (size_t)(slash - ptr));
-	parent = parent_ptr ? pointer_get(root, parent_ptr) : NULL;
-	free(parent_ptr);
-	for (const char *c = slash + 1; *c && k + 1 < sizeof(key); c++) {
-		if (*c == '~' && c[1]) {
-			key[k++] = c[1] == '1' ? '/' : '~';
-			c++;
-		} else {
-			key[k++] = *c;
-		}
-	}
-	key[k] = '\0';
-	if (json_is_object(parent)) {
-		if (value)
-			json_object_set_new(parent, key, value);
-		else
-			json_object_del(parent, key);
-	} else {
-		json_decref(value);
-	}
-}
-
 /* ---- conflict documents (docs/merge.md "Conflict files") ---- */
 
 static char *
@@ -966,16 +897,17 @@ reopen_check(tmerge *m, json_t *merged_doc, const json_t *marker, int holder)
 		read_json(&current, m, &blob, path);
 	if (current == NULL || other == NULL)
 		goto done;
-	if (json_same(pointer_get(current, field), chosen) ||
-	    json_same(pointer_get(other, field), pointer_get(base, field)))
+	if (json_same(cs_json_pointer_get(current, field), chosen) ||
+	    json_same(cs_json_pointer_get(other, field), cs_json_pointer_get(base, field)))
 		goto done;
 	/* Reopen. */
 	writer(hex[0], m, holder - 1, path);
 	writer(hex[1], m, holder == 1 ? 1 : 0, path);
-	add_open(merged_doc, field, pointer_get(base, field),
+	add_open(merged_doc, field, cs_json_pointer_get(base, field),
 		 json_pack("[o, o]", candidate(chosen, hex[0]),
-			   candidate(pointer_get(other, field), hex[1])));
-	pointer_set(current, field, chosen ? json_deep_copy(chosen) : NULL);
+			   candidate(cs_json_pointer_get(other, field), hex[1])));
+	cs_json_pointer_set(current, field,
+			    chosen ? json_deep_copy(chosen) : NULL);
 	error = add_override(m, path, current);
 	m->h->conflicts_found++;
 done:
@@ -1085,9 +1017,16 @@ done:
 
 /* ---- trees ---- */
 
+/*
+ * Merge a folder.  A side that alone changed an entry wins without a look
+ * inside, except with `thorough`: conflict files need a look whenever the
+ * sides differ, since a resolution marker one side holds can reopen a
+ * conflict on a field the other side changed.
+ */
 static int
 merge_dir(cs_oid *out, int *absent, tmerge *m, const char *path,
-	  const cs_oid *b, const cs_oid *o, const cs_oid *t, file_merge_cb cb)
+	  const cs_oid *b, const cs_oid *o, const cs_oid *t, file_merge_cb cb,
+	  int thorough)
 {
 	cs_tree_entries lists[3] = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
 	const cs_tree_entries *l[3] = {&lists[0], &lists[1], &lists[2]};
@@ -1124,9 +1063,9 @@ merge_dir(cs_oid *out, int *absent, tmerge *m, const char *path,
 		}
 		if (same_entry(eo, et))
 			take = eo;
-		else if (same_entry(eo, eb))
+		else if (!thorough && same_entry(eo, eb))
 			take = et;
-		else if (same_entry(et, eb))
+		else if (!thorough && same_entry(et, eb))
 			take = eo;
 		else {
 			trees = (!eb || is_tree(eb)) && (!eo || is_tree(eo)) &&
@@ -1135,7 +1074,8 @@ merge_dir(cs_oid *out, int *absent, tmerge *m, const char *path,
 				error = merge_dir(&merged, &gone, m, child,
 						  eb ? &eb->id : NULL,
 						  eo ? &eo->id : NULL,
-						  et ? &et->id : NULL, cb);
+						  et ? &et->id : NULL, cb,
+						  thorough);
 			else
 				error = cb(&merged, &gone, m, child,
 					   eb && !is_tree(eb) ? &eb->id : NULL,
@@ -1179,13 +1119,14 @@ entry_id(const cs_tree_entries *list, const char *name)
 /* Merge one top-level folder, or take a side's as it is. */
 static int
 merge_top(cs_tree_entry *out, int *present, tmerge *m,
-	  const cs_tree_entries *l[3], const char *name, file_merge_cb cb)
+	  const cs_tree_entries *l[3], const char *name, file_merge_cb cb,
+	  int thorough)
 {
 	const cs_oid *b = entry_id(l[0], name), *o = entry_id(l[1], name);
 	const cs_oid *t = entry_id(l[2], name);
 	int absent = 0, error;
 
-	error = merge_dir(&out->id, &absent, m, name, b, o, t, cb);
+	error = merge_dir(&out->id, &absent, m, name, b, o, t, cb, thorough);
 	out->name = (char *)name;
 	out->mode = CS_MODE_TREE;
 	*present = error == 0 && !absent;
@@ -1263,7 +1204,7 @@ merge_roots(cs_oid *out, tmerge *m)
 		    0)
 		goto done;
 	if ((error = merge_top(&result[n], &present, m, l, "consortium",
-			       consortium_file)) < 0)
+			       consortium_file, 0)) < 0)
 		goto done;
 	if (!present || (m->state = state_of(m, &result[n].id)) == NULL) {
 		error = cs_error_set(CS_EINVALID,
@@ -1272,7 +1213,7 @@ merge_roots(cs_oid *out, tmerge *m)
 	}
 	n++;
 	if ((error = merge_top(&result[n], &present, m, l, "records",
-			       record_file)) < 0)
+			       record_file, 0)) < 0)
 		goto done;
 	if (present) {
 		m->records = result[n].id;
@@ -1280,7 +1221,7 @@ merge_roots(cs_oid *out, tmerge *m)
 		n++;
 	}
 	if ((error = merge_top(&result[n], &present, m, l, "conflicts",
-			       conflict_file)) < 0)
+			       conflict_file, 1)) < 0)
 		goto done;
 	if (present)
 		n++;

@@ -632,3 +632,94 @@ cs_json_is_canonical(const char *buf, size_t len)
 	free(canon);
 	return same;
 }
+
+/* RFC 6901 §4: one reference token, unescaped into `key`. */
+static int
+pointer_token(char *key, size_t size, const char **ptr)
+{
+	const char *p = *ptr + 1;
+	size_t k = 0;
+
+	for (; *p && *p != '/'; p++) {
+		char ch = *p;
+
+		if (ch == '~') {
+			if (p[1] != '0' && p[1] != '1')
+				return -1;
+			ch = p[1] == '1' ? '/' : '~';
+			p++;
+		}
+		if (k + 1 >= size)
+			return -1;
+		key[k++] = ch;
+	}
+	key[k] = '\0';
+	*ptr = p;
+	return 0;
+}
+
+static json_t *
+pointer_step(const json_t *v, const char *key)
+{
+	char *end;
+	unsigned long i;
+
+	if (json_is_object(v))
+		return json_object_get(v, key);
+	if (!json_is_array(v) || *key == '\0' ||
+	    (key[0] == '0' && key[1] != '\0'))
+		return NULL;
+	i = strtoul(key, &end, 10);
+	return *end == '\0' ? json_array_get(v, i) : NULL;
+}
+
+json_t *
+cs_json_pointer_get(const json_t *root, const char *ptr)
+{
+	char key[1024];
+	const json_t *v = root;
+
+	while (v && *ptr) {
+		if (*ptr != '/' || pointer_token(key, sizeof(key), &ptr) < 0)
+			return NULL;
+		v = pointer_step(v, key);
+	}
+	return (json_t *)v;
+}
+
+int
+cs_json_pointer_set(json_t *root, const char *ptr, json_t *value)
+{
+	const char *last = strrchr(ptr, '/'), *tail;
+	char key[1024], *head;
+	json_t *parent;
+	int error = CS_EINVALID;
+
+	if (last == NULL || (head = strndup(ptr, (size_t)(last - ptr))) == NULL)
+		goto done;
+	parent = cs_json_pointer_get(root, head);
+	free(head);
+	tail = last;
+	if (pointer_token(key, sizeof(key), &tail) < 0)
+		goto done;
+	if (json_is_object(parent)) {
+		if (value == NULL)
+			json_object_del(parent, key);
+		else
+			json_object_set(parent, key, value);
+		error = 0;
+	} else if (json_is_array(parent) && pointer_step(parent, key)) {
+		size_t i = strtoul(key, NULL, 10);
+
+		if (value == NULL)
+			json_array_remove(parent, i);
+		else
+			json_array_set(parent, i, value);
+		error = 0;
+	}
+done:
+	json_decref(value);
+	return error ? cs_error_set(CS_EINVALID,
+				    "no field \"%s\" to set in the record", ptr)
+		     : 0;
+}

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cartosync/commit.h"
 #include "cartosync/error.h"
 #include "cartosync/history.h"
 #include "cartosync/record.h"
@@ -207,7 +208,10 @@ cs_sync_integrate(cs_integrate_result *result, cs_node *node)
 	opts.nheld = heads.n;
 	if ((error = cs_verify(&result->report, repo, &opts)) < 0)
 		goto done;
-	if ((valid = calloc(heads.n, sizeof(*valid))) == NULL) {
+	/* The valid commits: the valid heads, and below an invalid commit
+	 * its valid parents (honest edits under a bad merge stay held). */
+	if ((valid = calloc(heads.n + 2 * result->report->nissues + 1,
+			    sizeof(*valid))) == NULL) {
 		error = cs_error_set(CS_ERROR, "out of memory");
 		goto done;
 	}
@@ -216,6 +220,18 @@ cs_sync_integrate(cs_integrate_result *result, cs_node *node)
 			result->rejected++;
 		else
 			valid[nvalid++] = heads.ids[i];
+	}
+	for (size_t i = 0; i < result->report->nissues; i++) {
+		cs_commit *c = NULL;
+
+		if (cs_repo_read_commit(&c, repo,
+					&result->report->issues[i].commit) < 0)
+			continue;
+		for (size_t p = 0; p < c->parent_count; p++)
+			if (!cs_verify_report_rejects(result->report,
+						      &c->parents[p]))
+				valid[nvalid++] = c->parents[p];
+		cs_commit_free(c);
 	}
 	if (result->report->protocol) {
 		error = cs_error_set(CS_EPERM,

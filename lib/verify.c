@@ -303,6 +303,7 @@ state_at(vctx *v, const cs_oid *tree, const char **why)
 
 typedef struct {
 	vctx *v;
+	const cs_oid *tree;           /* the edit's tree */
 	const cs_consortium *state;   /* as of the parent */
 	const cs_member_key *signer;
 	const char *org;
@@ -359,6 +360,88 @@ is_conflict_path(const char *path)
 	return cs_uuid_valid(id) && strncmp(path + 10, id, 2) == 0;
 }
 
+/* The first "adm1" found in a record: its region. */
+static const char *
+region_of(const json_t *v)
+{
+	const char *key, *found = NULL;
+	json_t *child;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_t *adm1 = json_object_get(v, "adm1");
+
+		if (json_is_string(adm1))
+			return json_string_value(adm1);
+		json_object_foreach((json_t *)v, key, child) {
+			if ((found = region_of(child)) != NULL)
+				return found;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach((json_t *)v, i, child) {
+			if ((found = region_of(child)) != NULL)
+				return found;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Besides the coordinator, who may resolve a record's conflicts
+ * (docs/merge.md "Who resolves"): its owner when the policy says
+ * "resolution": {"owners": true}, and for a shared record the steward the
+ * policy names for the record's region.  The record named by the conflict
+ * file is read from the edit's own tree.
+ */
+static int
+may_resolve(change_check *cc, const char *path, const cs_tree_change *change)
+{
+	const json_t *policy = cs_consortium_policy(cc->state);
+	json_t *doc = NULL, *record = NULL;
+	char *buf = NULL, *owner = NULL;
+	const char *record_path, *steward, *region;
+	size_t len = 0;
+	cs_oid blob;
+	int allowed = 0;
+
+	if (cc->signer == NULL || cc->signer->role != CS_ROLE_MEMBER ||
+	    cc->tree == NULL || change->new_id == NULL ||
+	    cs_repo_read_blob(&buf, &len, cc->v->repo, change->new_id,
+			      CS_RECORD_MAX_BYTES) < 0 ||
+	    cs_json_parse(&doc, buf, len, path) < 0)
+		goto done;
+	record_path = json_string_value(json_object_get(doc, "record"));
+	if (record_path == NULL ||
+	    cs_record_path_parse(record_path, &owner, NULL, NULL) < 0)
+		goto done;
+	if (strcmp(owner, cc->org) == 0) {
+		allowed = json_is_true(json_object_get(
+			json_object_get(policy, "resolution"), "owners"));
+		goto done;
+	}
+	if (strcmp(owner, CS_OWNER_SHARED) != 0 ||
+	    cs_repo_tree_lookup(&blob, NULL, cc->v->repo, cc->tree,
+				record_path) < 0)
+		goto done;
+	free(buf);
+	buf = NULL;
+	if (cs_repo_read_blob(&buf, &len, cc->v->repo, &blob,
+			      CS_RECORD_MAX_BYTES) < 0 ||
+	    cs_json_parse(&record, buf, len, record_path) < 0)
+		goto done;
+	region = region_of(record);
+	steward = region ? json_string_value(json_object_get(
+				   json_object_get(policy, "stewards"), region))
+			 : NULL;
+	allowed = steward && strcmp(steward, cc->org) == 0;
+done:
+	json_decref(doc);
+	json_decref(record);
+	free(buf);
+	free(owner);
+	return allowed;
+}
+
 static int
 check_change(const cs_tree_change *change, void *payload)
 {
@@ -392,9 +475,17 @@ check_change(const cs_tree_change *change, void *payload)
 		}
 		free(type);
 	}
-	if (!cs_policy_allows(cc->state, cc->signer, path))
-		return fail(cc, "%s may not write '%s'",
-			    cc->org ? cc->org : "a root key", path);
+	if (!cs_policy_allows(cc->state, cc->signer, path) &&
+	    !(is_conflict_path(path) && may_resolve(cc, path, change)))
+		return is_conflict_path(path)
+			       ? fail(cc,
+				      "%s may not resolve the conflicts in"
+				      " '%s': the coordinator does, and the"
+				      " owner or the region's steward where"
+				      " the policy says so",
+				      cc->org ? cc->org : "a root key", path)
+			       : fail(cc, "%s may not write '%s'",
+				      cc->org ? cc->org : "a root key", path);
 	if (strncmp(path, "consortium/", 11) == 0) {
 		cc->consortium_touched = 1;
 		if (strcmp(path, CS_PATH_MEMBERS) == 0 ||
@@ -511,6 +602,7 @@ judge_edit(vctx *v, vcommit *c)
 
 	memset(&cc, 0, sizeof(cc));
 	cc.v = v;
+	cc.tree = &c->tree;
 	cc.check_content = 1;
 	state = state_at(v, parent ? &parent->tree : &c->tree, &why);
 	if (state == NULL) {
@@ -654,6 +746,7 @@ still_allowed(vctx *v, vcommit *e, const cs_consortium *after,
 
 	memset(&cc, 0, sizeof(cc));
 	cc.v = v;
+	cc.tree = &e->tree;
 	cc.state = after;
 	cs_oid_fmt(hex, &revoker->id);
 	if ((cc.signer = signer_entry(after, e, &cc.org, cc.reason,
@@ -1003,6 +1096,7 @@ cs_verify_edit_preflight(cs_repo *repo, const cs_oid *parent,
 	c[1].tree = *tree;
 	c[1].signer = (cs_key *)signer;
 	cc.v = &v;
+	cc.tree = tree;
 	cc.check_content = 1;
 	if ((cc.state = state_at(&v, &c[0].tree, &why)) == NULL) {
 		error = cs_error_set(CS_EINVALID, "%s", why);

@@ -7,7 +7,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
 for c in init keys members root add edit rm show list log validate verify \
-	fetch merge publish retire confirm; do
+	fetch merge publish retire confirm conflicts; do
 	"$CARTOSYNC" "$c" --help >"$tmp/help"
 	if ! /usr/bin/python3 - "$tmp/help" "$doc" <<'PY'
 import sys

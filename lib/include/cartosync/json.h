@@ -49,6 +49,18 @@ int cs_json_canonicalize(char **out, size_t *outlen, const char *buf,
 /* Whether buf holds exactly the canonical encoding of what it parses to. */
 int cs_json_is_canonical(const char *buf, size_t len);
 
+/*
+ * The value at a JSON pointer (RFC 6901: "/a/0/b", "~0" and "~1" escapes),
+ * borrowed, or NULL.  "" is the value itself.
+ */
+json_t *cs_json_pointer_get(const json_t *root, const char *pointer);
+
+/*
+ * Set the member or element at `pointer` to `value` (stolen; NULL removes
+ * it).  The parent must exist.  Returns 0, or CS_EINVALID if it does not.
+ */
+int cs_json_pointer_set(json_t *root, const char *pointer, json_t *value);
+
 /* Depth of a value: a scalar is 0, [] and {} are 1. */
 int cs_json_depth(const json_t *value);
 
