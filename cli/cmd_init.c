@@ -44,6 +44,9 @@ static const char usage[] =
 	"  --name NAME        the organisation's name (default: CODE)\n"
 	"  --schema-dir DIR   schemas to start from (default: the installed"
 	" ones)\n"
+	"  --signing-key FILE use this OpenSSH private key instead of making"
+	" one\n"
+	"  --tls-key FILE     use this PEM private key as the node's TLS key\n"
 	"  --join SOURCE      join the consortium whose history is at SOURCE"
 	" (a\n"
 	"                     node directory or repository path)\n"
@@ -317,10 +320,13 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 		{"root-threshold", required_argument, NULL, 't'},
 		{"name", required_argument, NULL, 'n'},
 		{"schema-dir", required_argument, NULL, 's'},
+		{"signing-key", required_argument, NULL, 'k'},
+		{"tls-key", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *org = NULL, *join_source = NULL, *genesis_id = NULL;
 	const char *name = NULL, *schema_dir = NULL;
+	const char *signing_key = NULL, *tls_key = NULL;
 	char *root_keys[16];
 	size_t nroot = 0;
 	int do_genesis = 0, threshold = 0, c, error, status = EXIT_ERROR;
@@ -364,6 +370,12 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 		case 's':
 			schema_dir = optarg;
 			break;
+		case 'k':
+			signing_key = optarg;
+			break;
+		case 'T':
+			tls_key = optarg;
+			break;
 		default:
 			status = cli_usage(usage, NULL);
 			goto done;
@@ -398,7 +410,8 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 		goto done;
 	}
 	created_dir = stat(cli->dir, &st) < 0;
-	if ((error = cs_node_create(&node, cli->dir, org)) < 0) {
+	if ((error = cs_node_create_with_keys(&node, cli->dir, org, signing_key,
+					      tls_key)) < 0) {
 		status = cli_fail(error);
 		goto done;
 	}

@@ -81,7 +81,7 @@ parse_ident(cs_ident *out, const char *s, size_t len, const char *key)
 
 	lt = memchr(s, '<', len);
 	gt = lt ? memchr(lt, '>', len - (size_t)(lt - s)) : NULL;
-	if (lt == NULL || gt == NULL || lt == s || lt[-1] != ' ' ||
+	if (lt == NULL || gt == NULL || lt - 1 <= s || lt[-1] != ' ' ||
 	    memchr(s, '>', (size_t)(lt - s)))
 		goto bad;
 	if (memchr(lt + 1, '<', (size_t)(gt - lt - 1)) ||

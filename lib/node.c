@@ -274,7 +274,7 @@ done:
 
 /* A node TLS key (Ed25519) and a self-signed certificate naming the org. */
 static int
-tls_identity_create(const char *dir, const char *org)
+tls_identity_create(const char *dir, const char *org, const char *existing)
 {
 	char *key_path = join(dir, CS_NODE_TLS_KEY);
 	char *cert_path = join(dir, CS_NODE_TLS_CERT);
@@ -287,9 +287,22 @@ tls_identity_create(const char *dir, const char *org)
 
 	if (key_path == NULL || cert_path == NULL)
 		goto done;
-	if ((ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL)) == NULL ||
-	    EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_keygen(ctx, &pkey) <= 0)
+	if (existing) {
+		if ((f = fopen(existing, "r")) == NULL ||
+		    (pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {
+			error = cs_error_set(CS_EINVALID,
+					     "'%s' is not a PEM private key",
+					     existing);
+			goto done;
+		}
+		fclose(f);
+		f = NULL;
+	} else if ((ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL)) ==
+			   NULL ||
+		   EVP_PKEY_keygen_init(ctx) <= 0 ||
+		   EVP_PKEY_keygen(ctx, &pkey) <= 0) {
 		goto tls_error;
+	}
 	fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
 		error = cs_error_set(CS_ERROR, "cannot create '%s': %s",
@@ -394,6 +407,13 @@ node_new(cs_node **out, const char *dir)
 int
 cs_node_create(cs_node **out, const char *dir, const char *org)
 {
+	return cs_node_create_with_keys(out, dir, org, NULL, NULL);
+}
+
+int
+cs_node_create_with_keys(cs_node **out, const char *dir, const char *org,
+			 const char *signing_key, const char *tls_key)
+{
 	cs_node *node = NULL;
 	cs_key *key = NULL;
 	char *keys = NULL, *key_path = NULL, *comment = NULL;
@@ -446,9 +466,10 @@ cs_node_create(cs_node **out, const char *dir, const char *org)
 				     strerror(errno));
 		goto done;
 	}
-	if ((error = cs_key_generate(&key)) < 0 ||
+	if ((error = signing_key ? cs_key_load_private(&key, signing_key)
+				 : cs_key_generate(&key)) < 0 ||
 	    (error = cs_key_save_private(key, key_path, comment)) < 0 ||
-	    (error = tls_identity_create(node->dir, org)) < 0)
+	    (error = tls_identity_create(node->dir, org, tls_key)) < 0)
 		goto done;
 	if ((error = config_set(node, "node", "org", org)) < 0 ||
 	    (error = config_set(node, "node", "signing-key",
@@ -587,6 +608,25 @@ cs_node_main(cs_oid *out, cs_node *node)
 	return cs_repo_ref_read(out, node->repo, CS_REF_MAIN);
 }
 
+/*
+ * Commit time: now, or $CARTOSYNC_TIME (seconds since the epoch) for
+ * reproducible histories, as git's GIT_COMMITTER_DATE.
+ */
+static int64_t
+commit_time(void)
+{
+	const char *fixed = getenv("CARTOSYNC_TIME");
+	char *end;
+	long long t;
+
+	if (fixed && *fixed) {
+		t = strtoll(fixed, &end, 10);
+		if (*end == '\0' && t >= 0)
+			return (int64_t)t;
+	}
+	return (int64_t)time(NULL);
+}
+
 static int
 sign_and_write(cs_oid *out, cs_node *node, const cs_key *key,
 	       const cs_oid *base, const cs_oid *tree, const char *message)
@@ -608,7 +648,7 @@ sign_and_write(cs_oid *out, cs_node *node, const cs_key *key,
 	 * the history (docs/record-model.md, "Privacy"). */
 	commit.author.name = (char *)cs_node_org(node);
 	commit.author.email = fp;
-	commit.author.time = (int64_t)time(NULL);
+	commit.author.time = commit_time();
 	commit.committer = commit.author;
 	commit.message = (char *)message;
 	if (fp == NULL) {

@@ -137,8 +137,9 @@ cs_record_path_parse(const char *path, char **owner, char **type, char **id)
 	size_t n = 0, idlen;
 	int error = CS_EINVALID;
 
-	if (strncmp(path, "records/", 8) != 0 ||
-	    (copy = strdup(path + 8)) == NULL)
+	/* strtok_r would fold empty segments: refuse them first. */
+	if (strncmp(path, "records/", 8) != 0 || strstr(path, "//") ||
+	    path[strlen(path) - 1] == '/' || (copy = strdup(path + 8)) == NULL)
 		goto bad;
 	for (tok = strtok_r(copy, "/", &save); tok && n < 5;
 	     tok = strtok_r(NULL, "/", &save))

@@ -572,6 +572,13 @@ static int diff_trees(cs_repo *repo, git_tree *a, git_tree *b, pathbuf *path,
 		      cs_repo_diff_cb cb, void *payload);
 
 static int
+entry_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(git_tree_entry_name(*(const git_tree_entry *const *)a),
+		      git_tree_entry_name(*(const git_tree_entry *const *)b));
+}
+
+static int
 diff_entry(cs_repo *repo, const git_tree_entry *old, const git_tree_entry *new,
 	   pathbuf *path, cs_repo_diff_cb cb, void *payload)
 {
@@ -619,42 +626,62 @@ diff_entry(cs_repo *repo, const git_tree_entry *old, const git_tree_entry *new,
 	}
 }
 
+/* Entries of a tree (or none) by name, in strcmp order. */
+static int
+sorted_entries(const git_tree_entry ***out, size_t *count, git_tree *t)
+{
+	size_t n = t ? git_tree_entrycount(t) : 0;
+	const git_tree_entry **list = calloc(n + 1, sizeof(*list));
+
+	*out = NULL;
+	*count = 0;
+	if (list == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		list[i] = git_tree_entry_byindex(t, i);
+	qsort(list, n, sizeof(*list), entry_ptr_cmp);
+	*out = list;
+	*count = n;
+	return 0;
+}
+
+/* Both trees walked together in name order: changes come in path order. */
 static int
 diff_trees(cs_repo *repo, git_tree *a, git_tree *b, pathbuf *path,
 	   cs_repo_diff_cb cb, void *payload)
 {
-	size_t i, n;
-	int error = 0;
+	const git_tree_entry **la = NULL, **lb = NULL;
+	size_t na = 0, nb = 0, i = 0, j = 0;
+	int error;
 
-	n = b ? git_tree_entrycount(b) : 0;
-	for (i = 0; i < n && error == 0; i++) {
-		const git_tree_entry *new = git_tree_entry_byindex(b, i);
-		const char *name = git_tree_entry_name(new);
-		const git_tree_entry *old =
-			a ? git_tree_entry_byname(a, name) : NULL;
+	if ((error = sorted_entries(&la, &na, a)) < 0 ||
+	    (error = sorted_entries(&lb, &nb, b)) < 0)
+		goto done;
+	while (error == 0 && (i < na || j < nb)) {
+		const git_tree_entry *old = i < na ? la[i] : NULL;
+		const git_tree_entry *new = j < nb ? lb[j] : NULL;
+		int c = !old ? 1 : !new ? -1
+					: strcmp(git_tree_entry_name(old),
+						 git_tree_entry_name(new));
 		size_t saved;
 
-		if ((error = path_push(path, name, &saved)))
+		if ((error = path_push(path,
+				       git_tree_entry_name(c <= 0 ? old : new),
+				       &saved)))
 			break;
-		if (old)
+		if (c == 0)
 			error = diff_entry(repo, old, new, path, cb, payload);
+		else if (c < 0)
+			error = report_entry(repo, old, path, 1, cb, payload);
 		else
 			error = report_entry(repo, new, path, 0, cb, payload);
 		path_pop(path, saved);
+		i += c <= 0;
+		j += c >= 0;
 	}
-	n = a ? git_tree_entrycount(a) : 0;
-	for (i = 0; i < n && error == 0; i++) {
-		const git_tree_entry *old = git_tree_entry_byindex(a, i);
-		const char *name = git_tree_entry_name(old);
-		size_t saved;
-
-		if (b && git_tree_entry_byname(b, name))
-			continue;
-		if ((error = path_push(path, name, &saved)))
-			break;
-		error = report_entry(repo, old, path, 1, cb, payload);
-		path_pop(path, saved);
-	}
+done:
+	free(la);
+	free(lb);
 	return error;
 }
 
@@ -789,38 +816,50 @@ cs_repo_ref_cas(cs_repo *repo, const char *name, const cs_oid *new_id,
 {
 	git_reference *ref = NULL;
 	git_oid gnew, gold;
-	cs_oid current;
 	int rc;
 
 	if (new_id == NULL) {
-		/* Delete: check, then remove under libgit2's ref lock. */
-		if (cs_repo_ref_read(&current, repo, name) < 0 ||
-		    expected == NULL || cs_oid_cmp(&current, expected) != 0)
+		/* Look up, compare, delete that very ref: libgit2 deletes it
+		 * only if it still points where the lookup saw it. */
+		const git_oid *target;
+
+		rc = git_reference_lookup(&ref, repo->git, name);
+		if (rc == GIT_ENOTFOUND)
 			return cs_error_set(CS_ECONFLICT,
 					    "ref '%s' moved meanwhile", name);
-		if ((rc = git_reference_lookup(&ref, repo->git, name)) < 0)
+		if (rc < 0)
 			return git_fail(rc, name);
+		target = git_reference_target(ref);
+		to_git(&gold, expected ? expected : &(cs_oid){{0}});
+		if (expected == NULL || target == NULL ||
+		    !git_oid_equal(target, &gold)) {
+			git_reference_free(ref);
+			return cs_error_set(CS_ECONFLICT,
+					    "ref '%s' moved meanwhile", name);
+		}
 		rc = git_reference_delete(ref);
 		git_reference_free(ref);
+		if (rc == GIT_EMODIFIED || rc == GIT_ENOTFOUND ||
+		    rc == GIT_ELOCKED)
+			return cs_error_set(CS_ECONFLICT,
+					    "ref '%s' moved meanwhile", name);
 		return rc < 0 ? git_fail(rc, name) : 0;
 	}
 	to_git(&gnew, new_id);
-	if (expected == NULL) {
-		rc = git_reference_create(&ref, repo->git, name, &gnew, 0,
-					  log_message);
-		if (rc == GIT_EEXISTS)
-			return cs_error_set(CS_ECONFLICT,
-					    "ref '%s' was created meanwhile",
-					    name);
-	} else {
+	/* "Must not exist" is the zero id, checked under the ref's lock:
+	 * a check before the lock would let two creators both win. */
+	if (expected)
 		to_git(&gold, expected);
-		rc = git_reference_create_matching(&ref, repo->git, name,
-						   &gnew, 1, &gold,
-						   log_message);
-		if (rc == GIT_EMODIFIED || rc == GIT_ENOTFOUND)
-			return cs_error_set(CS_ECONFLICT,
-					    "ref '%s' moved meanwhile", name);
-	}
+	else
+		memset(&gold, 0, sizeof(gold));
+	rc = git_reference_create_matching(&ref, repo->git, name, &gnew, 1,
+					   &gold, log_message);
+	if (rc == GIT_EMODIFIED || rc == GIT_ENOTFOUND || rc == GIT_EEXISTS ||
+	    rc == GIT_ELOCKED)
+		return cs_error_set(CS_ECONFLICT,
+				    expected ? "ref '%s' moved meanwhile"
+					     : "ref '%s' was created meanwhile",
+				    name);
 	git_reference_free(ref);
 	return rc < 0 ? git_fail(rc, name) : 0;
 }

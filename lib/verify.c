@@ -338,10 +338,11 @@ is_consortium_json(const char *path)
 	    strcmp(path, CS_PATH_PROTOCOL) == 0 ||
 	    strcmp(path, CS_PATH_ROOT_APPROVAL) == 0)
 		return 1;
-	if (strncmp(path, CS_PATH_SCHEMA_DIR "/",
-		    sizeof(CS_PATH_SCHEMA_DIR)) != 0)
+	static const char dir[] = CS_PATH_SCHEMA_DIR "/";
+
+	if (strncmp(path, dir, strlen(dir)) != 0)
 		return 0;
-	name = path + sizeof(CS_PATH_SCHEMA_DIR);
+	name = path + strlen(dir);
 	return strchr(name, '/') == NULL && strlen(name) > 5 &&
 	       strcmp(name + strlen(name) - 5, ".json") == 0;
 }

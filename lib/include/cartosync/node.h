@@ -38,6 +38,15 @@ typedef struct cs_node cs_node;
  */
 int cs_node_create(cs_node **out, const char *dir, const char *org);
 
+/*
+ * The same with existing keys: `signing_key` (an OpenSSH private key file)
+ * and `tls_key` (a PEM private key file) are copied into the node; either
+ * may be NULL to generate one.  For a node that moves to a new machine, or
+ * for reproducible test histories.
+ */
+int cs_node_create_with_keys(cs_node **out, const char *dir, const char *org,
+			     const char *signing_key, const char *tls_key);
+
 /* Open an existing node.  CS_ENOTFOUND names the directory. */
 int cs_node_open(cs_node **out, const char *dir);
 
