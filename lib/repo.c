@@ -90,6 +90,13 @@ repo_new(cs_repo **out, git_repository *git, const char *path)
 	return 0;
 }
 
+void
+cs_repo_set_durable(int durable)
+{
+	pthread_once(&git_once, git_setup);
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0);
+}
+
 int
 cs_repo_init(cs_repo **out, const char *path)
 {

@@ -23,6 +23,13 @@
 
 typedef struct cs_repo cs_repo;
 
+/*
+ * Whether objects and refs are fsynced when written (the default: on).
+ * Only generators of test data and benchmarks turn it off; it applies to
+ * the whole process.
+ */
+void cs_repo_set_durable(int durable);
+
 /* Create a bare repository at `path` (HEAD -> refs/heads/main). */
 int cs_repo_init(cs_repo **out, const char *path);
 
