@@ -3,7 +3,7 @@
  *
  * A benchmark prints its figures beside a reference measured in the same
  * run on the same machine, and never asserts a time.  Results are printed
- * as aligned lines under a "# results" marker, which tests/bench/run
+ * as aligned lines between "# results" and "# end", which tests/bench/run
  * collects into its summary table:
  *
  *   name  value  unit  reference  ratio
@@ -26,6 +26,9 @@ double bench_now(void);
 const char *bench_source_root(void);
 const char *bench_cartosync(void);
 
+/* A progress line on stderr, stamped with the seconds since the start. */
+void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Exit with a message naming what failed (and cs_error_last() if set). */
 void bench_die(const char *what) __attribute__((noreturn));
 
@@ -36,7 +39,7 @@ void bench_die(const char *what) __attribute__((noreturn));
 long bench_arg_long(int argc, char **argv, const char *name, long def);
 int bench_arg_flag(int argc, char **argv, const char *name);
 void bench_args_check(int argc, char **argv, const char *const *known,
-		      const char *usage);
+                      const char *usage);
 
 /* A fresh directory under $TMPDIR (or /tmp), removed by bench_rmtree(). */
 char *bench_tmpdir(const char *tag);
@@ -50,18 +53,19 @@ void bench_rmtree(const char *path);
  */
 int bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double bench_sh_time(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+        __attribute__((format(printf, 1, 2)));
 char *bench_sh_output(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+        __attribute__((format(printf, 1, 2)));
 
 /* Quote `s` for sh in a static ring of buffers (paths only). */
 const char *bench_q(const char *s);
 
 /*
- * `openssl speed -seconds N ed25519`: sign/s and verify/s, one process.
- * Returns 0, or -1 if openssl is not installed or its output changed.
+ * `openssl speed [-multi P] -seconds N ed25519`: sign/s and verify/s of
+ * `procs` processes together.  Returns 0, or -1 if openssl is not
+ * installed or its output changed.
  */
-int bench_openssl_ed25519(double *sign, double *verify, int seconds);
+int bench_openssl_ed25519(double *sign, double *verify, int seconds, int procs);
 
 /* Sample records of tests/data/sample (partners and shared), whose file
  * name starts with `prefix` ("service-", or "" for all), as a new array. */
@@ -73,8 +77,7 @@ json_t *bench_samples(const char *prefix);
  * its name and description suffixed with `n` so that every variant is a
  * distinct file.
  */
-json_t *bench_variant(const json_t *sample, const char *owner,
-		      unsigned long n);
+json_t *bench_variant(const json_t *sample, const char *owner, unsigned long n);
 
 /*
  * Make a consortium with the real `cartosync` program: the coordinator
@@ -93,15 +96,18 @@ void bench_consortium(const char *dir, const char *const *orgs, size_t norgs);
  */
 void bench_durable(int on);
 
-/* Print the "# results" marker and the column titles. */
-void bench_results_begin(void);
-
 /*
- * One result line: `value` `unit` beside `ref_value` `ref_unit` measured
- * by `ref_name`.  A reference <= 0 prints "n/a" (unavailable).
+ * Record one result: `value` `unit` beside `ref_value` `ref_unit` measured
+ * by `ref_name` in the same run.  A reference <= 0 prints "n/a"
+ * (unavailable).
  */
 void bench_result(const char *name, double value, const char *unit,
-		  const char *ref_name, double ref_value,
-		  const char *ref_unit);
+                  const char *ref_name, double ref_value, const char *ref_unit);
+
+/*
+ * Print the recorded results: "# results", the column titles, one aligned
+ * line per result, "# end".
+ */
+void bench_results_print(void);
 
 #endif

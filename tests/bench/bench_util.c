@@ -57,6 +57,22 @@ bench_cartosync(void)
 }
 
 void
+bench_note(const char *fmt, ...)
+{
+	static double start;
+	va_list ap;
+
+	if (start == 0)
+		start = bench_now();
+	fflush(stdout);
+	fprintf(stderr, "  [%6.1f s] ", bench_now() - start);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
 bench_die(const char *what)
 {
 	const char *last = cs_error_last();
@@ -100,7 +116,7 @@ bench_arg_long(int argc, char **argv, const char *name, long def)
 	x = strtol(v, &end, 10);
 	if (errno || end == v || *end || x < 0) {
 		fprintf(stderr, "bench: --%s: \"%s\" is not a count\n", name,
-			v);
+		        v);
 		exit(2);
 	}
 	return x;
@@ -118,7 +134,7 @@ bench_arg_flag(int argc, char **argv, const char *name)
 
 void
 bench_args_check(int argc, char **argv, const char *const *known,
-		 const char *usage)
+                 const char *usage)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -130,7 +146,7 @@ bench_args_check(int argc, char **argv, const char *const *known,
 		}
 		if (strncmp(a, "--", 2) != 0) {
 			fprintf(stderr, "bench: unexpected argument '%s'\n%s",
-				a, usage);
+			        a, usage);
 			exit(2);
 		}
 		for (size_t k = 0; known[k] && !ok; k++) {
@@ -152,7 +168,7 @@ bench_args_check(int argc, char **argv, const char *const *known,
 		}
 		if (!ok) {
 			fprintf(stderr, "bench: unknown option '%s'\n%s", a,
-				usage);
+			        usage);
 			exit(2);
 		}
 	}
@@ -176,8 +192,7 @@ bench_tmpdir(const char *tag)
 }
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-	     struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -193,6 +208,9 @@ bench_rmtree(const char *path)
 	else if (path)
 		fprintf(stderr, "bench: kept %s\n", path);
 }
+
+static char *vformat(const char *fmt, va_list ap)
+        __attribute__((format(printf, 1, 0)));
 
 static char *
 vformat(const char *fmt, va_list ap)
@@ -304,7 +322,7 @@ bench_q(const char *s)
 }
 
 int
-bench_openssl_ed25519(double *sign, double *verify, int seconds)
+bench_openssl_ed25519(double *sign, double *verify, int seconds, int procs)
 {
 	char *out, *p;
 	int found = -1;
@@ -313,8 +331,14 @@ bench_openssl_ed25519(double *sign, double *verify, int seconds)
 	/* Last lines: "                              sign    verify    sign/s
 	 * verify/s" then " 253 bits EdDSA (Ed25519)   0.0000s   0.0001s
 	 * 27000.0   9000.0". */
-	out = bench_sh_output("openssl speed -seconds %d ed25519 2>/dev/null",
-			      seconds);
+	if (procs > 1)
+		out = bench_sh_output("openssl speed -multi %d -seconds %d "
+		                      "ed25519 2>/dev/null",
+		                      procs, seconds);
+	else
+		out = bench_sh_output("openssl speed -seconds %d ed25519 "
+		                      "2>/dev/null",
+		                      seconds);
 	if (out == NULL)
 		return -1;
 	if ((p = strstr(out, "(Ed25519)")) != NULL &&
@@ -333,8 +357,8 @@ name_order(const struct dirent **a, const struct dirent **b)
 json_t *
 bench_samples(const char *prefix)
 {
-	static const char *const dirs[] = {"alcs", "cefa", "dj", "mdm-be",
-					   "ms2", "shared", NULL};
+	static const char *const dirs[] = {"alcs", "cefa",   "dj", "mdm-be",
+	                                   "ms2",  "shared", NULL};
 	json_t *all = json_array();
 
 	for (size_t d = 0; dirs[d]; d++) {
@@ -343,7 +367,7 @@ bench_samples(const char *prefix)
 		int n;
 
 		if (asprintf(&dir, "%s/tests/data/sample/%s",
-			     bench_source_root(), dirs[d]) < 0)
+		             bench_source_root(), dirs[d]) < 0)
 			bench_die("out of memory");
 		if ((n = scandir(dir, &names, NULL, name_order)) < 0) {
 			perror(dir);
@@ -416,31 +440,31 @@ bench_consortium(const char *dir, const char *const *orgs, size_t norgs)
 	snprintf(coord, sizeof(coord), "%s/%s", dir, orgs[0]);
 	snprintf(root, sizeof(root), "%s/root", dir);
 	if (bench_sh("%s keys generate %s >/dev/null 2>&1", bench_q(cs),
-		     bench_q(root)) != 0)
+	             bench_q(root)) != 0)
 		bench_die("cartosync keys generate");
 	if (bench_sh("%s -C %s init --org %s --genesis --root-key %s.pub "
-		     "--schema-dir %s/schema >/dev/null 2>&1",
-		     bench_q(cs), bench_q(coord), orgs[0], bench_q(root),
-		     bench_q(bench_source_root())) != 0)
+	             "--schema-dir %s/schema >/dev/null 2>&1",
+	             bench_q(cs), bench_q(coord), orgs[0], bench_q(root),
+	             bench_q(bench_source_root())) != 0)
 		bench_die("cartosync init --genesis");
 	for (size_t i = 1; i < norgs; i++) {
 		snprintf(node, sizeof(node), "%s/%s", dir, orgs[i]);
 		snprintf(pub, sizeof(pub), "%s/%s.pub", dir, orgs[i]);
 		if (bench_sh("%s -C %s init --org %s --join %s >/dev/null 2>&1",
-			     bench_q(cs), bench_q(node), orgs[i],
-			     bench_q(coord)) != 0 ||
+		             bench_q(cs), bench_q(node), orgs[i],
+		             bench_q(coord)) != 0 ||
 		    bench_sh("%s -C %s keys public > %s", bench_q(cs),
-			     bench_q(node), bench_q(pub)) != 0 ||
+		             bench_q(node), bench_q(pub)) != 0 ||
 		    bench_sh("%s -C %s members add --org %s --role member "
-			     "--key %s >/dev/null 2>&1",
-			     bench_q(cs), bench_q(coord), orgs[i],
-			     bench_q(pub)) != 0)
+		             "--key %s >/dev/null 2>&1",
+		             bench_q(cs), bench_q(coord), orgs[i],
+		             bench_q(pub)) != 0)
 			bench_die("cartosync init --join / members add");
 	}
 	for (size_t i = 1; i < norgs; i++) {
 		snprintf(node, sizeof(node), "%s/%s", dir, orgs[i]);
 		if (bench_sh("%s -C %s fetch %s >/dev/null 2>&1", bench_q(cs),
-			     bench_q(node), bench_q(coord)) != 0)
+		             bench_q(node), bench_q(coord)) != 0)
 			bench_die("cartosync fetch");
 	}
 }
@@ -451,31 +475,47 @@ bench_durable(int on)
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, on);
 }
 
-void
-bench_results_begin(void)
-{
-	printf("# results\n");
-	printf("%-30s %12s %-10s  %-36s %12s %-10s %7s\n", "name", "value",
-	       "unit", "reference", "ref value", "ref unit", "ratio");
-}
+/* Result lines, printed together by bench_results_print(). */
+static char **results;
+static size_t nresults;
 
 void
 bench_result(const char *name, double value, const char *unit,
-	     const char *ref_name, double ref_value, const char *ref_unit)
+             const char *ref_name, double ref_value, const char *ref_unit)
 {
-	char v[32], rv[32], ratio[32];
+	char v[32], rv[32], ratio[32], *line = NULL, **grown;
 
 	snprintf(v, sizeof(v), value >= 100 ? "%.0f" : "%.3g", value);
 	if (ref_value > 0) {
 		snprintf(rv, sizeof(rv), ref_value >= 100 ? "%.0f" : "%.3g",
-			 ref_value);
+		         ref_value);
 		snprintf(ratio, sizeof(ratio), "%.2f", value / ref_value);
 	} else {
 		snprintf(rv, sizeof(rv), "n/a");
 		snprintf(ratio, sizeof(ratio), "-");
 	}
-	printf("%-30s %12s %-10s  %-36s %12s %-10s %7s\n", name, v, unit,
-	       ref_name ? ref_name : "-", rv, ref_unit ? ref_unit : "",
-	       ratio);
+	if (asprintf(&line, "%-30s %12s %-10s  %-36s %12s %-10s %7s", name, v,
+	             unit, ref_name ? ref_name : "-", rv,
+	             ref_unit ? ref_unit : "", ratio) < 0 ||
+	    (grown = realloc(results, (nresults + 1) * sizeof(*grown))) == NULL)
+		bench_die("out of memory");
+	results = grown;
+	results[nresults++] = line;
+}
+
+void
+bench_results_print(void)
+{
+	printf("# results\n");
+	printf("%-30s %12s %-10s  %-36s %12s %-10s %7s\n", "name", "value",
+	       "unit", "reference", "ref value", "ref unit", "ratio");
+	for (size_t i = 0; i < nresults; i++) {
+		printf("%s\n", results[i]);
+		free(results[i]);
+	}
+	printf("# end\n");
 	fflush(stdout);
+	free(results);
+	results = NULL;
+	nresults = 0;
 }
