@@ -80,6 +80,7 @@ cmd_verify(cli_ctx *cli, int argc, char **argv)
 	}
 	opts.held = refs.ids;
 	opts.nheld = refs.n;
+	opts.all_merges = 1;
 	if ((error = cs_verify(&report, cs_node_repo(node), &opts)) < 0)
 		goto fail;
 

@@ -19,6 +19,7 @@
 
 #include "cartosync/commit.h"
 #include "cartosync/consortium.h"
+#include "cartosync/duplicates.h"
 #include "cartosync/error.h"
 #include "cartosync/history.h"
 #include "cartosync/json.h"
@@ -353,11 +354,8 @@ typedef struct {
 	cs_oid records;             /* the merged records/ tree */
 	int has_records;
 	json_t *new_conflicts;      /* conflict path -> conflict document */
-	cs_tree_update *overrides;  /* records changed after the walk */
-	cs_oid *override_ids;
-	char **override_paths;
-	size_t noverrides;
-	size_t capoverrides;
+	json_t *overrides;          /* record path -> record changed after
+				       the walk (a reopened resolution) */
 } tmerge;
 
 typedef int (*file_merge_cb)(cs_oid *out, int *absent, tmerge *m,
@@ -589,37 +587,60 @@ blob_at(cs_oid *out, cs_repo *repo, const cs_oid *tree, const char *path)
 	return cs_repo_tree_lookup(out, NULL, repo, tree, path);
 }
 
+static int
+touched(cs_history *h, const hnode *node, const char *path)
+{
+	cs_oid now, before;
+	int a, b;
+
+	a = blob_at(&now, h->repo, &node->tree, path);
+	b = node->nparents ? blob_at(&before, h->repo,
+				     &h->nodes[node->parents[0]].tree, path)
+			   : CS_ENOTFOUND;
+	return a != b || (a == 0 && cs_oid_cmp(&now, &before) != 0);
+}
+
 /*
- * The newest edit of a side, outside the common history, that changed
- * `path`: the edit a candidate value is attributed to.  Falls back to the
- * side's head.
+ * The edit a side's version of a file is attributed to: among the side's
+ * edits outside the common history that changed the file, those no other
+ * of them descends from, and of these the smallest id.  Independent of the
+ * order the graph was loaded in, so every node writes the same conflict
+ * file.  Falls back to the side's head.
  */
 static void
 writer(char hex[CS_OID_HEXSZ + 1], tmerge *m, int side, const char *path)
 {
-	size_t nbits = m->nbits;
-
 	cs_history *h = m->h;
+	size_t nbits = m->nbits, n = 0;
+	int *found = calloc(nbits + 1, sizeof(*found));
+	uint8_t *below;
+	const cs_oid *best = NULL;
 
-	for (size_t k = (size_t)m->side[side] + 1; k-- > 0;) {
+	for (size_t k = 0; found && k < nbits && k <= (size_t)m->side[side];
+	     k++) {
 		const hnode *node = &h->nodes[k];
-		cs_oid now, before;
-		int a, b;
 
-		if (k >= nbits || !HAS(m->side_anc[side], k) ||
-		    HAS(m->common, k) || node->is_merge)
-			continue;
-		a = blob_at(&now, h->repo, &node->tree, path);
-		b = node->nparents
-			    ? blob_at(&before, h->repo,
-				      &h->nodes[node->parents[0]].tree, path)
-			    : CS_ENOTFOUND;
-		if (a != b || (a == 0 && cs_oid_cmp(&now, &before) != 0)) {
-			cs_oid_fmt(hex, &node->id);
-			return;
-		}
+		if (HAS(m->side_anc[side], k) && !HAS(m->common, k) &&
+		    !node->is_merge && touched(h, node, path))
+			found[n++] = (int)k;
 	}
-	cs_oid_fmt(hex, &h->nodes[m->side[side]].id);
+	/* Leave out an edit that another found edit descends from. */
+	below = calloc(n + 1, 1);
+	for (size_t j = 0; below && j < n; j++) {
+		uint8_t *anc = ancestors(h, found[j]);
+
+		for (size_t i = 0; anc && i < n; i++)
+			if (i != j && HAS(anc, found[i]))
+				below[i] = 1;
+		free(anc);
+	}
+	for (size_t i = 0; below && i < n; i++)
+		if (!below[i] && (best == NULL ||
+				  cs_oid_cmp(&h->nodes[found[i]].id, best) < 0))
+			best = &h->nodes[found[i]].id;
+	cs_oid_fmt(hex, best ? best : &h->nodes[m->side[side]].id);
+	free(below);
+	free(found);
 }
 
 /* ---- consortium state and merge rules, cached ---- */
@@ -706,7 +727,7 @@ consortium_file(cs_oid *out, int *absent, tmerge *m, const char *path,
 
 	*absent = 0;
 	if (strcmp(path, CS_PATH_MEMBERS) && strcmp(path, CS_PATH_POLICY) &&
-	    strcmp(path, CS_PATH_PROTOCOL))
+	    strcmp(path, CS_PATH_PROTOCOL) && strcmp(path, CS_PATH_DUPLICATES))
 		return atomic_file(out, absent, base, ours, theirs);
 	if (ours == NULL || theirs == NULL)
 		return atomic_file(out, absent, base, ours, theirs);
@@ -718,6 +739,9 @@ consortium_file(cs_oid *out, int *absent, tmerge *m, const char *path,
 		error = cs_merge_members(&merged, b, o, t);
 	} else if (strcmp(path, CS_PATH_POLICY) == 0) {
 		error = cs_merge_policy(&merged, b, o, t);
+	} else if (strcmp(path, CS_PATH_DUPLICATES) == 0) {
+		/* Decisions only accumulate: the union of both sides. */
+		error = cs_duplicates_decisions_merge(&merged, b, o, t);
 	} else {
 		/* Protocol versions only go up. */
 		json_int_t vo = json_integer_value(json_object_get(o, "protocol"));
@@ -831,28 +855,6 @@ has_marker(const json_t *doc, const json_t *marker)
 	return 0;
 }
 
-static int
-add_override(tmerge *m, const char *path, const json_t *record)
-{
-	if (m->noverrides == m->capoverrides) {
-		size_t cap = m->capoverrides ? m->capoverrides * 2 : 8;
-
-		m->overrides = realloc(m->overrides, cap * sizeof(*m->overrides));
-		m->override_ids = realloc(m->override_ids,
-					  cap * sizeof(*m->override_ids));
-		m->override_paths = realloc(m->override_paths,
-					    cap * sizeof(*m->override_paths));
-		if (!m->overrides || !m->override_ids || !m->override_paths)
-			return cs_error_set(CS_ERROR, "out of memory");
-		m->capoverrides = cap;
-	}
-	m->override_paths[m->noverrides] = strdup(path);
-	if (write_json(&m->override_ids[m->noverrides], m, record) < 0)
-		return CS_ERROR;
-	m->noverrides++;
-	return 0;
-}
-
 /* A side's version of a record, from its root tree (NULL if absent). */
 static json_t *
 side_record(tmerge *m, int which, const char *path)
@@ -892,8 +894,12 @@ reopen_check(tmerge *m, json_t *merged_doc, const json_t *marker, int holder)
 		return 0;
 	base = side_record(m, 0, path);
 	other = side_record(m, holder == 1 ? 2 : 1, path);
-	if (m->has_records &&
-	    blob_at(&blob, m->h->repo, &m->records, path + 8) == 0)
+	/* Several markers can reopen fields of one record: each sees the
+	 * others' changes. */
+	if ((current = json_object_get(m->overrides, path)) != NULL)
+		json_incref(current);
+	else if (m->has_records &&
+		 blob_at(&blob, m->h->repo, &m->records, path + 8) == 0)
 		read_json(&current, m, &blob, path);
 	if (current == NULL || other == NULL)
 		goto done;
@@ -908,7 +914,7 @@ reopen_check(tmerge *m, json_t *merged_doc, const json_t *marker, int holder)
 			   candidate(cs_json_pointer_get(other, field), hex[1])));
 	cs_json_pointer_set(current, field,
 			    chosen ? json_deep_copy(chosen) : NULL);
-	error = add_override(m, path, current);
+	json_object_set(m->overrides, path, current);
 	m->h->conflicts_found++;
 done:
 	json_decref(base);
@@ -1136,20 +1142,25 @@ merge_top(cs_tree_entry *out, int *present, tmerge *m,
 static int
 apply_after_walk(cs_oid *root, tmerge *m)
 {
-	size_t n = json_object_size(m->new_conflicts) + m->noverrides, k = 0;
+	size_t n = json_object_size(m->new_conflicts) +
+		   json_object_size(m->overrides),
+	       k = 0;
 	cs_tree_update *updates = calloc(n + 1, sizeof(*updates));
 	cs_oid *ids = calloc(n + 1, sizeof(*ids));
-	const char *cpath;
-	json_t *news;
+	const char *cpath, *rpath;
+	json_t *news, *record;
 	int error = 0;
 
 	if (updates == NULL || ids == NULL) {
 		error = cs_error_set(CS_ERROR, "out of memory");
 		goto done;
 	}
-	for (size_t i = 0; i < m->noverrides; i++)
-		updates[k++] = (cs_tree_update){m->override_paths[i],
-						&m->override_ids[i]};
+	json_object_foreach(m->overrides, rpath, record) {
+		if ((error = write_json(&ids[k], m, record)) < 0)
+			goto done;
+		updates[k] = (cs_tree_update){rpath, &ids[k]};
+		k++;
+	}
 	/* New conflicts join the merged conflict files. */
 	json_object_foreach(m->new_conflicts, cpath, news) {
 		json_t *doc = NULL, *open, *entry;
@@ -1341,7 +1352,8 @@ merge_nodes(cs_oid *out, cs_history *h, int a, int b)
 	}
 	m.roots[1] = h->nodes[p0].tree;
 	m.roots[2] = h->nodes[p1].tree;
-	if ((m.new_conflicts = json_object()) == NULL) {
+	if ((m.new_conflicts = json_object()) == NULL ||
+	    (m.overrides = json_object()) == NULL) {
 		error = cs_error_set(CS_ERROR, "out of memory");
 		goto done;
 	}
@@ -1351,11 +1363,7 @@ merge_nodes(cs_oid *out, cs_history *h, int a, int b)
 	h->merges_made++;
 done:
 	json_decref(m.new_conflicts);
-	for (size_t i = 0; i < m.noverrides; i++)
-		free(m.override_paths[i]);
-	free(m.override_paths);
-	free(m.override_ids);
-	free(m.overrides);
+	json_decref(m.overrides);
 	free(anc[0]);
 	free(anc[1]);
 	free(common);

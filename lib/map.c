@@ -7,6 +7,7 @@
 #include "cartosync/json.h"
 #include "cartosync/map.h"
 #include "cartosync/record.h"
+#include "text.h"
 
 typedef struct {
 	char **names;
@@ -164,51 +165,6 @@ has_code_in(const json_t *v, const char *part, const char *code, int inside)
 	return 0;
 }
 
-/*
- * A copy of UTF-8 text folded for case-insensitive search, without the
- * locale: ASCII, Latin-1 (À..Þ to à..þ) and Latin Extended-A (the
- * upper/lower pairs of U+0100..U+017F).  Other characters, Arabic among
- * them, have no case and stay as they are.
- */
-static char *
-fold(const char *s)
-{
-	size_t n = strlen(s);
-	unsigned char *out = malloc(n + 1), *o = out;
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (out == NULL)
-		return NULL;
-	while (*p) {
-		unsigned cp;
-
-		if (p[0] >= 'A' && p[0] <= 'Z') {
-			*o++ = (unsigned char)(*p++ + 32);
-			continue;
-		}
-		if ((p[0] & 0xe0) != 0xc0 || (p[1] & 0xc0) != 0x80) {
-			*o++ = *p++;
-			continue;
-		}
-		cp = (unsigned)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
-		if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7)
-			cp += 0x20;
-		else if (cp >= 0x100 && cp <= 0x137 && cp % 2 == 0)
-			cp += 1;
-		else if (cp >= 0x139 && cp <= 0x148 && cp % 2 == 1)
-			cp += 1;
-		else if (cp >= 0x14a && cp <= 0x177 && cp % 2 == 0)
-			cp += 1;
-		else if (cp == 0x179 || cp == 0x17b || cp == 0x17d)
-			cp += 1;
-		*o++ = (unsigned char)(0xc0 | cp >> 6);
-		*o++ = (unsigned char)(0x80 | (cp & 0x3f));
-		p += 2;
-	}
-	*o = '\0';
-	return (char *)out;
-}
-
 /* `text` is folded already. */
 static int
 has_text(const json_t *v, const char *text)
@@ -218,7 +174,7 @@ has_text(const json_t *v, const char *text)
 	size_t i;
 
 	if (json_is_string(v)) {
-		char *folded = fold(json_string_value(v));
+		char *folded = cs_text_fold(json_string_value(v));
 		int found = folded && strstr(folded, text) != NULL;
 
 		free(folded);
@@ -241,7 +197,7 @@ has_text(const json_t *v, const char *text)
 static int
 has_folded_text(const json_t *record, const char *text)
 {
-	char *folded = fold(text);
+	char *folded = cs_text_fold(text);
 	int found = folded && has_text(record, folded);
 
 	free(folded);

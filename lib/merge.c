@@ -27,7 +27,7 @@
  * Merging two valid records field by field can still give an invalid one:
  * a set grown past its maxItems, or emptied below its minItems; members of
  * one object merged into a combination the schema forbids (x_admin's adm3
- * without adm2, a contact without both name and title).  When both sides
+ * without adm2, a contact with neither name nor title).  When both sides
  * are valid and the result is not, the field the validator points at goes
  * back to its base value and becomes a conflict; if that is not enough its
  * parent does, up to the whole record:
@@ -124,60 +124,100 @@ path_str(const pathbuf *p)
 	return p->data ? p->data : "";
 }
 
-/*
- * The next token of an escaped pointer: `*s` points at its "/"; the token,
- * unescaped, is written to `token` (NUL-terminated).  Returns 0, or -1 if
- * the pointer is malformed or the token too long.
- */
+/* Whether the escaped pointer segment seg[0..len) names `key`. */
 static int
-pointer_next(const char **s, char *token, size_t size)
+segment_is(const char *seg, size_t len, const char *key)
 {
-	const char *p = *s;
-	size_t o = 0;
+	size_t i;
+	char c;
 
-	if (*p != '/')
-		return -1;
-	for (p++; *p && *p != '/'; p++) {
-		char c = *p;
-
+	for (i = 0; i < len; i++, key++) {
+		c = seg[i];
 		if (c == '~') {
-			if (p[1] != '0' && p[1] != '1')
-				return -1;
-			c = p[1] == '0' ? '~' : '/';
-			p++;
+			if (i + 1 >= len ||
+			    (seg[i + 1] != '0' && seg[i + 1] != '1'))
+				return 0;
+			c = seg[++i] == '0' ? '~' : '/';
 		}
-		if (o + 1 >= size)
-			return -1;
-		token[o++] = c;
+		if (*key != c)
+			return 0;
 	}
-	token[o] = '\0';
-	*s = p;
-	return 0;
+	return *key == '\0';
 }
 
-/* The value at an escaped pointer through objects (and arrays), or NULL. */
+/*
+ * The member of an object that an escaped segment names, or NULL.  No
+ * buffer to unescape into: a key may be as long as the parser allows.
+ */
+static json_t *
+member_named(const json_t *obj, const char *seg, size_t len)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach ((json_t *)obj, key, v)
+		if (segment_is(seg, len, key))
+			return v;
+	return NULL;
+}
+
+/* The end of the segment that starts after the "/" at `s`. */
+static const char *
+segment_end(const char *s)
+{
+	const char *end = strchr(s + 1, '/');
+
+	return end ? end : s + strlen(s);
+}
+
+/* The value at an escaped pointer through objects and arrays, or NULL. */
 static const json_t *
 pointer_get(const json_t *root, const char *pointer)
 {
 	const json_t *at = root;
-	char token[1024];
-	char *end;
-	unsigned long long i;
+	const char *seg, *end;
+	size_t index, i;
 
 	while (at && *pointer) {
-		if (pointer_next(&pointer, token, sizeof(token)) < 0)
+		if (*pointer != '/')
 			return NULL;
+		seg = pointer + 1;
+		end = segment_end(pointer);
 		if (json_is_object(at)) {
-			at = json_object_get(at, token);
-		} else if (json_is_array(at) && token[0] >= '0' &&
-			   token[0] <= '9') {
-			i = strtoull(token, &end, 10);
-			at = *end ? NULL : json_array_get(at, (size_t)i);
+			at = member_named(at, seg, (size_t)(end - seg));
+		} else if (json_is_array(at) && end > seg && end - seg < 19) {
+			for (i = 0, index = 0; seg + i < end; i++) {
+				if (seg[i] < '0' || seg[i] > '9')
+					return NULL;
+				index = index * 10 + (size_t)(seg[i] - '0');
+			}
+			at = json_array_get(at, index);
 		} else {
 			at = NULL;
 		}
+		pointer = end;
 	}
 	return at;
+}
+
+/* The last segment of an escaped pointer, unescaped; malloc'd. */
+static char *
+last_segment(const char *pointer)
+{
+	const char *s = strrchr(pointer, '/');
+	char *out, *o;
+
+	s = s ? s + 1 : pointer;
+	if ((out = o = malloc(strlen(s) + 1)) == NULL)
+		return NULL;
+	for (; *s; s++) {
+		if (*s == '~' && (s[1] == '0' || s[1] == '1'))
+			*o++ = *++s == '0' ? '~' : '/';
+		else
+			*o++ = *s;
+	}
+	*o = '\0';
+	return out;
 }
 
 /* Length of the parent of an escaped pointer ("" has none: 0). */
@@ -219,8 +259,8 @@ check_value(const json_t *v, int depth)
 		return 0;
 	if (depth > MERGE_MAX_DEPTH)
 		return cs_error_set(CS_ELIMIT,
-				    "value nested deeper than %d levels",
-				    CS_JSON_MAX_DEPTH);
+		                    "value nested deeper than %d levels",
+		                    CS_JSON_MAX_DEPTH);
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		json_object_foreach ((json_t *)v, key, child)
@@ -235,14 +275,13 @@ check_value(const json_t *v, int depth)
 	case JSON_INTEGER:
 		if (json_integer_value(v) > (json_int_t)EXACT_LIMIT ||
 		    json_integer_value(v) < -(json_int_t)EXACT_LIMIT)
-			return cs_error_set(CS_EINVALID,
-					    "integer beyond 2^53");
+			return cs_error_set(CS_EINVALID, "integer beyond 2^53");
 		return 0;
 	case JSON_REAL:
 		d = json_real_value(v);
 		if (!(d <= EXACT_LIMIT && d >= -EXACT_LIMIT))
 			return cs_error_set(CS_EINVALID,
-					    "number not finite or beyond 2^53");
+			                    "number not finite or beyond 2^53");
 		return 0;
 	default:
 		return 0;
@@ -261,7 +300,7 @@ number_text(const json_t *v, char *buf, size_t size)
 
 	if (json_is_integer(v)) {
 		snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
-			 json_integer_value(v));
+		         json_integer_value(v));
 		return;
 	}
 	snprintf(buf, size, "%.6f", json_real_value(v));
@@ -306,13 +345,13 @@ value_equal(const json_t *a, const json_t *b)
 			return 0;
 		for (i = 0; i < json_array_size(a); i++)
 			if (!value_equal(json_array_get(a, i),
-					 json_array_get(b, i)))
+			                 json_array_get(b, i)))
 				return 0;
 		return 1;
 	case JSON_STRING:
 		return json_string_length(a) == json_string_length(b) &&
 		       memcmp(json_string_value(a), json_string_value(b),
-			      json_string_length(a)) == 0;
+		              json_string_length(a)) == 0;
 	default:
 		return 1; /* true, false, null */
 	}
@@ -385,7 +424,7 @@ keyref_cmp(const void *pa, const void *pb)
  */
 static int
 union_keys(keyref **out, size_t *count, const json_t *a, const json_t *b,
-	   const json_t *c)
+           const json_t *c)
 {
 	const json_t *objs[3] = {a, b, c};
 	keyref *keys = NULL;
@@ -452,7 +491,7 @@ copy_value(const json_t *v)
 			goto fail;
 		for (i = 0; i < json_array_size(v); i++)
 			if (json_array_append_new(
-				    copy, copy_value(json_array_get(v, i))) < 0)
+			            copy, copy_value(json_array_get(v, i))) < 0)
 				goto fail;
 		return copy;
 	case JSON_INTEGER:
@@ -521,7 +560,7 @@ is_string_array(const json_t *v)
  */
 static int
 set_items(set_item **out, size_t *count, const json_t *b, const json_t *o,
-	  const json_t *t)
+          const json_t *t)
 {
 	const json_t *arrays[3] = {b, o, t};
 	set_item *items = NULL;
@@ -577,6 +616,16 @@ set_equal(int *equal, const json_t *a, const json_t *b)
 	return 0;
 }
 
+/* Both absent, or both present and holding the same strings. */
+static int
+set_same(int *same, const json_t *a, const json_t *b)
+{
+	*same = 0;
+	if ((a == NULL) != (b == NULL))
+		return 0;
+	return set_equal(same, a, b);
+}
+
 enum { SET_MERGE, SET_INTERSECTION, SET_UNION };
 
 /*
@@ -587,7 +636,7 @@ enum { SET_MERGE, SET_INTERSECTION, SET_UNION };
  */
 static int
 set_combine(json_t **out, const json_t *b, const json_t *o, const json_t *t,
-	    int how)
+            int how)
 {
 	set_item *items = NULL;
 	json_t *result = NULL;
@@ -610,10 +659,9 @@ set_combine(json_t **out, const json_t *b, const json_t *o, const json_t *t,
 			keep = (m & 6) == 6;
 		else
 			keep = (m & 6) != 0;
-		if (keep && json_array_append_new(result,
-						  json_stringn(items[i].s,
-							       items[i].len)) <
-				    0) {
+		if (keep && json_array_append_new(
+		                    result, json_stringn(items[i].s,
+		                                         items[i].len)) < 0) {
 			error = cs_error_set(CS_ERROR, "out of memory");
 			goto done;
 		}
@@ -673,7 +721,7 @@ cs_merge_rules_free(cs_merge_rules *rules)
 
 static int
 rule_add(cs_merge_rules *rules, const char *pattern, cs_merge_rule rule,
-	 const char *doc)
+         const char *doc)
 {
 	rule_entry *grown;
 	size_t i, cap;
@@ -683,9 +731,9 @@ rule_add(cs_merge_rules *rules, const char *pattern, cs_merge_rule rule,
 			continue;
 		if (rules->items[i].rule != rule)
 			return cs_error_set(CS_EINVALID,
-					    "schema \"%s\": conflicting "
-					    "x_merge for \"%s\"",
-					    doc, pattern);
+			                    "schema \"%s\": conflicting "
+			                    "x_merge for \"%s\"",
+			                    doc, pattern);
 		return 0;
 	}
 	if (rules->count == rules->cap) {
@@ -734,28 +782,43 @@ loader_add_doc(rules_loader *l, const char *name, size_t len)
 	return 0;
 }
 
-/* Decode %XX escapes of a URI fragment (RFC 3986 §2.1) in place. */
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decode the %XX escapes of a URI fragment (RFC 3986 §2.1) in place into an
+ * escaped JSON pointer: a "/" that was escaped is part of a token, so it
+ * becomes "~1" (lib/schema.c decodes token by token, to the same effect).
+ */
 static int
 percent_decode(char *s)
 {
 	char *o = s;
-	int hi, lo;
+	int hi, lo, c;
 
 	for (; *s; s++) {
 		if (*s != '%') {
 			*o++ = *s;
 			continue;
 		}
-#define HEX(c)                                                                 \
-	((c) >= '0' && (c) <= '9'   ? (c) - '0'                                \
-	 : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10                           \
-	 : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10                           \
-				    : -1)
-		if ((hi = HEX(s[1])) < 0 || (lo = HEX(s[2])) < 0 ||
-		    (hi == 0 && lo == 0))
+		if ((hi = hex_digit(s[1])) < 0 || (lo = hex_digit(s[2])) < 0 ||
+		    (c = hi * 16 + lo) == 0)
 			return -1;
-#undef HEX
-		*o++ = (char)(hi * 16 + lo);
+		if (c == '/') {
+			*o++ = '~';
+			*o++ = '1';
+		} else {
+			*o++ = (char)c;
+		}
 		s += 2;
 	}
 	*o = '\0';
@@ -769,7 +832,7 @@ percent_decode(char *s)
  */
 static int
 ref_resolve(const json_t **out, char **doc, const cs_schema_set *set,
-	    const char *from, const char *ref)
+            const char *from, const char *ref)
 {
 	const char *hash = strchr(ref, '#');
 	size_t name_len = hash ? (size_t)(hash - ref) : strlen(ref);
@@ -789,9 +852,9 @@ ref_resolve(const json_t **out, char **doc, const cs_schema_set *set,
 	    (target = cs_schema_set_get(set, name)) == NULL ||
 	    (target = pointer_get(target, fragment)) == NULL) {
 		error = cs_error_set(CS_ENOTFOUND,
-				     "schema \"%s\": $ref \"%s\" does not "
-				     "resolve",
-				     from, ref);
+		                     "schema \"%s\": $ref \"%s\" does not "
+		                     "resolve",
+		                     from, ref);
 		goto done;
 	}
 	*out = target;
@@ -805,11 +868,11 @@ done:
 }
 
 static int walk_schema(rules_loader *l, const char *doc, const json_t *node,
-		       pathbuf *path, int segments, int hops);
+                       pathbuf *path, int segments, int hops);
 
 static int
-walk_list(rules_loader *l, const char *doc, const json_t *list,
-	  pathbuf *path, int segments, int hops)
+walk_list(rules_loader *l, const char *doc, const json_t *list, pathbuf *path,
+          int segments, int hops)
 {
 	size_t i;
 	int error;
@@ -818,15 +881,15 @@ walk_list(rules_loader *l, const char *doc, const json_t *list,
 		return 0;
 	for (i = 0; i < json_array_size(list); i++)
 		if ((error = walk_schema(l, doc, json_array_get(list, i), path,
-					 segments, hops)) < 0)
+		                         segments, hops)) < 0)
 			return error;
 	return 0;
 }
 
 /* Walk into `node` as the schema of the field `path` names. */
 static int
-walk_schema(rules_loader *l, const char *doc, const json_t *node,
-	    pathbuf *path, int segments, int hops)
+walk_schema(rules_loader *l, const char *doc, const json_t *node, pathbuf *path,
+            int segments, int hops)
 {
 	static const char *const branches[] = {"allOf", "anyOf", "oneOf"};
 	static const char *const conditions[] = {"if", "then", "else"};
@@ -841,9 +904,9 @@ walk_schema(rules_loader *l, const char *doc, const json_t *node,
 		return 0;
 	if (++l->steps > RULES_MAX_STEPS)
 		return cs_error_set(CS_ELIMIT,
-				    "schema \"%s\": more than %d schemas to "
-				    "read merge rules from",
-				    doc, RULES_MAX_STEPS);
+		                    "schema \"%s\": more than %d schemas to "
+		                    "read merge rules from",
+		                    doc, RULES_MAX_STEPS);
 	/* Deeper than a record can be: nothing there to merge. */
 	if (segments > CS_JSON_MAX_DEPTH)
 		return 0;
@@ -859,12 +922,11 @@ walk_schema(rules_loader *l, const char *doc, const json_t *node,
 			rule = CS_MERGE_PROTECTIVE;
 		else
 			return cs_error_set(CS_EINVALID,
-					    "schema \"%s\": x_merge of \"%s\" "
-					    "is not \"set\", \"latest\" or "
-					    "\"protective\"",
-					    doc, path_str(path));
-		if ((error = rule_add(l->rules, path_str(path), rule, doc)) <
-		    0)
+			                    "schema \"%s\": x_merge of \"%s\" "
+			                    "is not \"set\", \"latest\" or "
+			                    "\"protective\"",
+			                    doc, path_str(path));
+		if ((error = rule_add(l->rules, path_str(path), rule, doc)) < 0)
 			return error;
 	}
 
@@ -874,14 +936,14 @@ walk_schema(rules_loader *l, const char *doc, const json_t *node,
 			return 0;
 		if (hops >= RULES_MAX_HOPS)
 			return cs_error_set(CS_EINVALID,
-					    "schema \"%s\": $ref \"%s\" "
-					    "loops",
-					    doc, json_string_value(v));
+			                    "schema \"%s\": $ref \"%s\" "
+			                    "loops",
+			                    doc, json_string_value(v));
 		if ((error = ref_resolve(&target, &target_doc, l->set, doc,
-					 json_string_value(v))) < 0)
+		                         json_string_value(v))) < 0)
 			return error;
 		error = walk_schema(l, target_doc, target, path, segments,
-				    hops + 1);
+		                    hops + 1);
 		free(target_doc);
 		return error;
 	}
@@ -891,10 +953,9 @@ walk_schema(rules_loader *l, const char *doc, const json_t *node,
 			goto done;
 		for (i = 0; i < count; i++) {
 			if ((error = path_push(path, keys[i].key)) < 0 ||
-			    (error = walk_schema(l, doc,
-						 json_object_get(v,
-								 keys[i].key),
-						 path, segments + 1, 0)) < 0)
+			    (error = walk_schema(
+			             l, doc, json_object_get(v, keys[i].key),
+			             path, segments + 1, 0)) < 0)
 				goto done;
 			path_pop(path, len);
 		}
@@ -912,13 +973,13 @@ walk_schema(rules_loader *l, const char *doc, const json_t *node,
 	}
 	for (i = 0; i < 3; i++)
 		if ((error = walk_list(l, doc,
-				       json_object_get(node, branches[i]),
-				       path, segments, hops)) < 0)
+		                       json_object_get(node, branches[i]), path,
+		                       segments, hops)) < 0)
 			goto done;
 	for (i = 0; i < 3; i++)
 		if ((error = walk_schema(l, doc,
-					 json_object_get(node, conditions[i]),
-					 path, segments, hops)) < 0)
+		                         json_object_get(node, conditions[i]),
+		                         path, segments, hops)) < 0)
 			goto done;
 	error = 0;
 done:
@@ -944,11 +1005,11 @@ collect_refs(rules_loader *l, const json_t *v, int depth)
 				ref = json_string_value(child);
 				hash = strchr(ref, '#');
 				i = hash ? (size_t)(hash - ref) : strlen(ref);
-				if (i > 0 && (error = loader_add_doc(l, ref,
-								     i)) < 0)
+				if (i > 0 &&
+				    (error = loader_add_doc(l, ref, i)) < 0)
 					return error;
-			} else if ((error = collect_refs(l, child,
-							 depth + 1)) < 0) {
+			} else if ((error = collect_refs(l, child, depth + 1)) <
+			           0) {
 				return error;
 			}
 		}
@@ -985,7 +1046,7 @@ rules_copy_schemas(rules_loader *l)
 			continue;
 		/* The set only takes a reference; it never changes doc. */
 		if ((error = cs_schema_set_add(l->rules->schemas, l->docs[i],
-					       (json_t *)doc)) < 0)
+		                               (json_t *)doc)) < 0)
 			return error;
 	}
 	return 0;
@@ -993,7 +1054,7 @@ rules_copy_schemas(rules_loader *l)
 
 int
 cs_merge_rules_load(cs_merge_rules **out, const cs_schema_set *schemas,
-		    const char *type)
+                    const char *type)
 {
 	rules_loader l = {0};
 	cs_merge_rules *rules = NULL;
@@ -1007,7 +1068,7 @@ cs_merge_rules_load(cs_merge_rules **out, const cs_schema_set *schemas,
 	if (schemas == NULL || type == NULL || type[0] == '\0' ||
 	    strchr(type, '#') || strchr(type, '/'))
 		return cs_error_set(CS_EINVALID, "invalid record type \"%s\"",
-				    type ? type : "");
+		                    type ? type : "");
 	if (asprintf(&name, "%s.schema.json", type) < 0) {
 		name = NULL;
 		error = cs_error_set(CS_ERROR, "out of memory");
@@ -1133,7 +1194,7 @@ fallback_cmp(const json_t *a, const json_t *b)
 		return (int)json_typeof(a) - (int)json_typeof(b);
 	if (json_is_string(a))
 		return bytes_cmp(json_string_value(a), json_string_length(a),
-				 json_string_value(b), json_string_length(b));
+		                 json_string_value(b), json_string_length(b));
 	if (json_is_number(a)) {
 		number_text(a, na, sizeof(na));
 		number_text(b, nb, sizeof(nb));
@@ -1141,11 +1202,11 @@ fallback_cmp(const json_t *a, const json_t *b)
 	}
 	if (json_is_array(a) || json_is_object(a))
 		return (json_is_array(a) ? json_array_size(a)
-					 : json_object_size(a)) <
-				       (json_is_array(b) ? json_array_size(b)
-							 : json_object_size(b))
-			       ? -1
-			       : 1;
+		                         : json_object_size(a)) <
+		                       (json_is_array(b) ? json_array_size(b)
+		                                         : json_object_size(b))
+		               ? -1
+		               : 1;
 	return 0;
 }
 
@@ -1153,9 +1214,9 @@ const json_t *
 cs_merge_more_protective(const json_t *a, const json_t *b)
 {
 	static const char *const visibility[] = {"public", "consortium",
-						 "coordination", NULL};
+	                                         "coordination", NULL};
 	static const char *const sensitivity[] = {"normal", "confidential",
-						  NULL};
+	                                          NULL};
 	static const char *const *const orders[] = {visibility, sensitivity};
 	const char *sa, *sb;
 	int cmp, ia, ib;
@@ -1231,7 +1292,7 @@ conflicts_drop_within(cs_field_conflicts *list, const char *pointer)
 /* List a conflict at `pointer` (copies of the candidates). */
 static int
 conflicts_add(cs_field_conflicts *list, const char *pointer, const json_t *b,
-	      const json_t *o, const json_t *t)
+              const json_t *o, const json_t *t)
 {
 	cs_field_conflict c = {0}, *grown;
 	int error;
@@ -1239,7 +1300,7 @@ conflicts_add(cs_field_conflicts *list, const char *pointer, const json_t *b,
 	conflicts_drop_within(list, pointer);
 	/* The array only grows by one: the count says its size. */
 	if ((grown = realloc(list->items,
-			     (list->count + 1) * sizeof(*grown))) == NULL)
+	                     (list->count + 1) * sizeof(*grown))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 	list->items = grown;
 	if ((c.pointer = strdup(pointer)) == NULL) {
@@ -1276,7 +1337,7 @@ conflicts_move(cs_field_conflicts *to, cs_field_conflicts *from)
 		return 0;
 	qsort(from->items, from->count, sizeof(*from->items), conflict_cmp);
 	if ((grown = realloc(to->items, (to->count + from->count) *
-						sizeof(*grown))) == NULL)
+	                                        sizeof(*grown))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 	to->items = grown;
 	memcpy(to->items + to->count, from->items,
@@ -1304,20 +1365,20 @@ typedef struct {
 } merger;
 
 static int merge_value(json_t **out, merger *m, const json_t *b,
-		       const json_t *o, const json_t *t, int depth);
+                       const json_t *o, const json_t *t, int depth);
 
 /* Both sides changed a field differently and no rule resolves it. */
 static int
 merge_conflict(json_t **out, merger *m, const json_t *b, const json_t *o,
-	       const json_t *t)
+               const json_t *t)
 {
 	const json_t *pick = b;
 	int error;
 
 	*out = NULL;
 	if (m->conflicts &&
-	    (error = conflicts_add(m->conflicts, path_str(&m->path), b, o,
-				   t)) < 0)
+	    (error = conflicts_add(m->conflicts, path_str(&m->path), b, o, t)) <
+	            0)
 		return error;
 	if (m->consortium && b == NULL &&
 	    (error = greater_canonical(&pick, o, t)) < 0)
@@ -1350,7 +1411,7 @@ merge_latest(json_t **out, const json_t *o, const json_t *t)
 
 static int
 merge_object(json_t **out, merger *m, const json_t *b, const json_t *o,
-	     const json_t *t, int depth)
+             const json_t *t, int depth)
 {
 	json_t *result = NULL, *value = NULL;
 	keyref *keys = NULL;
@@ -1369,9 +1430,8 @@ merge_object(json_t **out, merger *m, const json_t *b, const json_t *o,
 
 		if ((error = path_push(&m->path, k)) < 0 ||
 		    (error = merge_value(&value, m, json_object_get(b, k),
-					 json_object_get(o, k),
-					 json_object_get(t, k), depth + 1)) <
-			    0)
+		                         json_object_get(o, k),
+		                         json_object_get(t, k), depth + 1)) < 0)
 			goto done;
 		path_pop(&m->path, len);
 		if (value && json_object_set_new(result, k, value) < 0) {
@@ -1399,16 +1459,17 @@ done:
 
 static int
 merge_value(json_t **out, merger *m, const json_t *b, const json_t *o,
-	    const json_t *t, int depth)
+            const json_t *t, int depth)
 {
 	cs_merge_rule rule;
 	int error;
 
 	*out = NULL;
 	if (depth > MERGE_MAX_DEPTH)
-		return cs_error_set(CS_ELIMIT, "value nested deeper than %d "
-					       "levels",
-				    CS_JSON_MAX_DEPTH);
+		return cs_error_set(CS_ELIMIT,
+		                    "value nested deeper than %d "
+		                    "levels",
+		                    CS_JSON_MAX_DEPTH);
 	if (value_equal(o, t) || value_equal(t, b))
 		return copy_into(out, o);
 	if (value_equal(o, b))
@@ -1416,15 +1477,15 @@ merge_value(json_t **out, merger *m, const json_t *b, const json_t *o,
 
 	/* Both sides changed it, differently. */
 	rule = cs_merge_rule_of(m->rules, path_str(&m->path));
-	if (rule == CS_MERGE_SET && is_string_array(b) &&
-	    is_string_array(o) && is_string_array(t))
+	if (rule == CS_MERGE_SET && is_string_array(b) && is_string_array(o) &&
+	    is_string_array(t))
 		return set_combine(out, b, o, t, SET_MERGE);
 	if (rule == CS_MERGE_LATEST)
 		return merge_latest(out, o, t);
 	if (rule == CS_MERGE_PROTECTIVE) {
 		if (m->conflicts &&
-		    (error = conflicts_add(m->conflicts, path_str(&m->path),
-					   b, o, t)) < 0)
+		    (error = conflicts_add(m->conflicts, path_str(&m->path), b,
+		                           o, t)) < 0)
 			return error;
 		return copy_into(out, cs_merge_more_protective(o, t));
 	}
@@ -1437,21 +1498,28 @@ merge_value(json_t **out, merger *m, const json_t *b, const json_t *o,
 /* ---------------------------------------------------------------------- */
 /* Records */
 
-/* Validate against the rules' schema: 1 valid, 0 invalid, or an error. */
+/*
+ * Validate against the rules' schema: 1 valid, 0 invalid, CS_ERROR (no
+ * memory), or another negative code when the schema cannot tell (a $ref
+ * that does not resolve, too deep a $ref chain): the repair then stops, as
+ * every node stops, and the field merge stands.
+ */
 static int
 record_valid(const cs_merge_rules *rules, const json_t *record,
-	     cs_schema_errors *errors)
+             cs_schema_errors *errors)
 {
 	cs_schema_errors local = {0};
 	cs_schema_errors *list = errors ? errors : &local;
 	int error;
 
 	error = cs_schema_validate(rules->schemas, rules->schema_name, record,
-				   list);
+	                           list);
 	if (error == CS_EINVALID && list->count > 0)
 		error = 0;
 	else if (error == 0)
 		error = 1;
+	else if (error != CS_ERROR)
+		error = CS_ENOTFOUND;
 	cs_schema_errors_clear(&local);
 	return error;
 }
@@ -1469,13 +1537,16 @@ object_put(json_t *parent, const char *key, json_t *value)
 	return 0;
 }
 
-/* The last token of an escaped pointer, unescaped. */
+/* Whether a rule's pattern has an array index ("*" segment). */
 static int
-last_token(char *token, size_t size, const char *pointer)
+has_wildcard(const char *pattern)
 {
-	const char *s = pointer + pointer_parent_len(pointer);
+	const char *s;
 
-	return pointer_next(&s, token, size);
+	for (s = strstr(pattern, "/*"); s; s = strstr(s + 1, "/*"))
+		if (s[2] == '\0' || s[2] == '/')
+			return 1;
+	return 0;
 }
 
 /*
@@ -1486,11 +1557,11 @@ last_token(char *token, size_t size, const char *pointer)
  */
 static int
 revert_field(int *changed, json_t **rec, const cs_merge_rules *rules,
-	     const char *pointer, const json_t *b, const json_t *o,
-	     const json_t *t)
+             const char *pointer, const json_t *b, const json_t *o,
+             const json_t *t)
 {
 	json_t *before = NULL, *value = NULL, *parent;
-	char token[1024], *parent_ptr = NULL;
+	char *parent_ptr = NULL, *key = NULL;
 	const rule_entry *r;
 	size_t i;
 	int error;
@@ -1511,14 +1582,16 @@ revert_field(int *changed, json_t **rec, const cs_merge_rules *rules,
 			goto done;
 		}
 		parent = (json_t *)pointer_get(*rec, parent_ptr);
-		if (!json_is_object(parent) ||
-		    last_token(token, sizeof(token), pointer) < 0) {
+		if (!json_is_object(parent)) {
 			error = 0;
 			goto done;
 		}
-		if ((error = copy_into(&value,
-				       pointer_get(b, pointer))) < 0 ||
-		    (error = object_put(parent, token, value)) < 0) {
+		if ((key = last_segment(pointer)) == NULL) {
+			error = cs_error_set(CS_ERROR, "out of memory");
+			goto done;
+		}
+		if ((error = copy_into(&value, pointer_get(b, pointer))) < 0 ||
+		    (error = object_put(parent, key, value)) < 0) {
 			value = NULL;
 			goto done;
 		}
@@ -1527,25 +1600,30 @@ revert_field(int *changed, json_t **rec, const cs_merge_rules *rules,
 	for (i = 0; i < rules->count; i++) {
 		r = &rules->items[i];
 		if (r->rule != CS_MERGE_PROTECTIVE || *r->pattern == '\0' ||
-		    strstr(r->pattern, "/*") ||
+		    has_wildcard(r->pattern) ||
 		    !pointer_within(r->pattern, pointer))
 			continue;
 		free(parent_ptr);
-		parent_ptr = strndup(r->pattern,
-				     pointer_parent_len(r->pattern));
+		parent_ptr =
+		        strndup(r->pattern, pointer_parent_len(r->pattern));
 		if (parent_ptr == NULL) {
 			error = cs_error_set(CS_ERROR, "out of memory");
 			goto done;
 		}
 		parent = (json_t *)pointer_get(*rec, parent_ptr);
-		if (!json_is_object(parent) ||
-		    last_token(token, sizeof(token), r->pattern) < 0)
+		if (!json_is_object(parent))
 			continue;
-		if ((error = copy_into(&value, cs_merge_more_protective(
-						       pointer_get(o, r->pattern),
-						       pointer_get(t, r->pattern)))) <
-			    0 ||
-		    (error = object_put(parent, token, value)) < 0) {
+		free(key);
+		if ((key = last_segment(r->pattern)) == NULL) {
+			error = cs_error_set(CS_ERROR, "out of memory");
+			goto done;
+		}
+		if ((error = copy_into(&value,
+		                       cs_merge_more_protective(
+		                               pointer_get(o, r->pattern),
+		                               pointer_get(t, r->pattern)))) <
+		            0 ||
+		    (error = object_put(parent, key, value)) < 0) {
 			value = NULL;
 			goto done;
 		}
@@ -1555,6 +1633,7 @@ revert_field(int *changed, json_t **rec, const cs_merge_rules *rules,
 	error = 0;
 done:
 	free(parent_ptr);
+	free(key);
 	json_decref(before);
 	json_decref(value);
 	return error;
@@ -1568,19 +1647,17 @@ done:
 static int
 failed_field(char **out, const json_t *rec, const char *where)
 {
-	const json_t *at = rec;
-	const char *s = where, *before;
-	char token[1024];
+	const json_t *at = rec, *next;
+	const char *s = where, *end;
 
 	*out = NULL;
-	while (*s) {
-		before = s;
-		if (!json_is_object(at) ||
-		    pointer_next(&s, token, sizeof(token)) < 0 ||
-		    (at = json_object_get(at, token)) == NULL) {
-			s = before;
+	while (*s == '/' && json_is_object(at)) {
+		end = segment_end(s);
+		if ((next = member_named(at, s + 1, (size_t)(end - s - 1))) ==
+		    NULL)
 			break;
-		}
+		at = next;
+		s = end;
 	}
 	if ((*out = strndup(where, (size_t)(s - where))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
@@ -1594,7 +1671,7 @@ failed_field(char **out, const json_t *rec, const char *where)
  */
 static int
 repair_record(json_t **rec, const cs_merge_rules *rules, const json_t *b,
-	      const json_t *o, const json_t *t, cs_field_conflicts *conflicts)
+              const json_t *o, const json_t *t, cs_field_conflicts *conflicts)
 {
 	cs_schema_errors errors = {0};
 	char *field = NULL;
@@ -1602,15 +1679,15 @@ repair_record(json_t **rec, const cs_merge_rules *rules, const json_t *b,
 	int rounds, changed, valid, error;
 
 	if ((valid = record_valid(rules, *rec, NULL)) != 0)
-		return valid < 0 ? valid : 0;
+		return valid == CS_ERROR ? valid : 0;
 	if ((error = record_valid(rules, o, NULL)) <= 0 ||
 	    (error = record_valid(rules, t, NULL)) <= 0)
-		return error < 0 ? error : 0;
+		return error == CS_ERROR ? error : 0;
 
 	for (rounds = 0;; rounds++) {
 		cs_schema_errors_clear(&errors);
 		if ((valid = record_valid(rules, *rec, &errors)) < 0) {
-			error = valid;
+			error = valid == CS_ERROR ? valid : 0;
 			goto done;
 		}
 		if (valid)
@@ -1618,17 +1695,17 @@ repair_record(json_t **rec, const cs_merge_rules *rules, const json_t *b,
 		/* The failure with the least pointer: a fixed order. */
 		for (i = 1, first = 0; i < errors.count; i++)
 			if (strcmp(errors.items[i].pointer,
-				   errors.items[first].pointer) < 0)
+			           errors.items[first].pointer) < 0)
 				first = i;
 		free(field);
 		if ((error = failed_field(&field, *rec,
-					  errors.items[first].pointer)) < 0)
+		                          errors.items[first].pointer)) < 0)
 			goto done;
 		if (rounds >= REPAIR_MAX_ROUNDS)
 			field[0] = '\0';
 		for (;;) {
 			if ((error = revert_field(&changed, rec, rules, field,
-						  b, o, t)) < 0)
+			                          b, o, t)) < 0)
 				goto done;
 			if (changed || field[0] == '\0')
 				break;
@@ -1636,15 +1713,14 @@ repair_record(json_t **rec, const cs_merge_rules *rules, const json_t *b,
 		}
 		if (changed) {
 			if ((error = conflicts_add(conflicts, field,
-						   pointer_get(b, field),
-						   pointer_get(o, field),
-						   pointer_get(t, field))) < 0)
+			                           pointer_get(b, field),
+			                           pointer_get(o, field),
+			                           pointer_get(t, field))) < 0)
 				goto done;
 		} else {
 			/* The base itself fails: nothing left to revert. */
 			if (conflicts->count == 0 &&
-			    (error = conflicts_add(conflicts, "", b, o, t)) <
-				    0)
+			    (error = conflicts_add(conflicts, "", b, o, t)) < 0)
 				goto done;
 			break;
 		}
@@ -1659,8 +1735,8 @@ done:
 /* Both sides edited the record: merge it field by field. */
 static int
 merge_fields(json_t **out, const json_t *base, const json_t *ours,
-	     const json_t *theirs, const cs_merge_rules *rules,
-	     cs_field_conflicts *conflicts)
+             const json_t *theirs, const cs_merge_rules *rules,
+             cs_field_conflicts *conflicts)
 {
 	merger m = {0};
 	json_t *merged = NULL;
@@ -1674,7 +1750,7 @@ merge_fields(json_t **out, const json_t *base, const json_t *ours,
 		goto done;
 	if (rules && rules->schemas &&
 	    (error = repair_record(&merged, rules, base, ours, theirs,
-				   conflicts)) < 0)
+	                           conflicts)) < 0)
 		goto done;
 	*out = merged;
 	merged = NULL; /* transferred */
@@ -1687,8 +1763,8 @@ done:
 
 int
 cs_merge_record(json_t **out, const json_t *base, const json_t *ours,
-		const json_t *theirs, const cs_merge_rules *rules,
-		cs_field_conflicts *conflicts)
+                const json_t *theirs, const cs_merge_rules *rules,
+                cs_field_conflicts *conflicts)
 {
 	cs_field_conflicts local = {0};
 	json_t *merged = NULL;
@@ -1712,13 +1788,13 @@ cs_merge_record(json_t **out, const json_t *base, const json_t *ours,
 		 */
 		error = conflicts_add(&local, "", base, ours, theirs);
 	} else if (!json_is_object(base) || !json_is_object(ours) ||
-		   !json_is_object(theirs)) {
+	           !json_is_object(theirs)) {
 		if ((error = conflicts_add(&local, "", base, ours, theirs)) ==
 		    0)
 			error = copy_into(&merged, base);
 	} else {
 		error = merge_fields(&merged, base, ours, theirs, rules,
-				     &local);
+		                     &local);
 	}
 	if (error < 0)
 		goto done;
@@ -1774,8 +1850,8 @@ key_list_read(key_list *k, const json_t *keys)
 		return 0;
 	if (!json_is_array(keys))
 		return cs_error_set(CS_EINVALID,
-				    "consortium/members.json: \"keys\" is not "
-				    "an array");
+		                    "consortium/members.json: \"keys\" is not "
+		                    "an array");
 	if ((n = json_array_size(keys)) == 0)
 		return 0;
 	k->in_order = calloc(n, sizeof(*k->in_order));
@@ -1784,12 +1860,12 @@ key_list_read(key_list *k, const json_t *keys)
 		return cs_error_set(CS_ERROR, "out of memory");
 	for (i = 0; i < n; i++) {
 		key = json_string_value(
-			json_object_get(json_array_get(keys, i), "key"));
+		        json_object_get(json_array_get(keys, i), "key"));
 		if (key == NULL)
 			return cs_error_set(CS_EINVALID,
-					    "consortium/members.json: key "
-					    "entry %zu has no \"key\"",
-					    i);
+			                    "consortium/members.json: key "
+			                    "entry %zu has no \"key\"",
+			                    i);
 		k->in_order[i].key = key;
 		k->in_order[i].entry = json_array_get(keys, i);
 	}
@@ -1799,9 +1875,9 @@ key_list_read(key_list *k, const json_t *keys)
 	for (i = 1; i < n; i++)
 		if (strcmp(k->sorted[i - 1].key, k->sorted[i].key) == 0)
 			return cs_error_set(CS_EINVALID,
-					    "consortium/members.json: key "
-					    "'%.40s…' is listed twice",
-					    k->sorted[i].key);
+			                    "consortium/members.json: key "
+			                    "'%.40s…' is listed twice",
+			                    k->sorted[i].key);
 	return 0;
 }
 
@@ -1813,7 +1889,7 @@ key_list_find(const key_list *k, const char *key)
 	if (k->count == 0)
 		return NULL;
 	found = bsearch(&probe, k->sorted, k->count, sizeof(*k->sorted),
-			key_entry_cmp);
+	                key_entry_cmp);
 	return found ? found->entry : NULL;
 }
 
@@ -1823,7 +1899,7 @@ key_list_find(const key_list *k, const char *key)
  */
 static int
 key_list_same_order(const key_list *a, const key_list *b, const key_list *x,
-		    const key_list *y)
+                    const key_list *y)
 {
 	size_t i = 0, j = 0;
 
@@ -1892,12 +1968,12 @@ merge_role(json_t **out, const json_t *b, const json_t *o, const json_t *t)
  * merges the members it knows (returning 1), the others merge three-way.
  */
 typedef int (*member_merge)(json_t **out, merger *m, const char *name,
-			    const json_t *b, const json_t *o, const json_t *t,
-			    int depth);
+                            const json_t *b, const json_t *o, const json_t *t,
+                            int depth);
 
 static int
 merge_members_of(json_t **out, merger *m, const json_t *b, const json_t *o,
-		 const json_t *t, member_merge special, int depth)
+                 const json_t *t, member_merge special, int depth)
 {
 	json_t *result = NULL, *value = NULL;
 	keyref *keys = NULL;
@@ -1914,13 +1990,13 @@ merge_members_of(json_t **out, merger *m, const json_t *b, const json_t *o,
 	for (i = 0; i < count; i++) {
 		const char *k = keys[i].key;
 		const json_t *vb = json_object_get(b, k),
-			     *vo = json_object_get(o, k),
-			     *vt = json_object_get(t, k);
+		             *vo = json_object_get(o, k),
+		             *vt = json_object_get(t, k);
 
 		if ((error = path_push(&m->path, k)) < 0)
 			goto done;
 		error = special ? special(&value, m, k, vb, vo, vt, depth + 1)
-				: 0;
+		                : 0;
 		if (error == 0)
 			error = merge_value(&value, m, vb, vo, vt, depth + 1);
 		if (error < 0)
@@ -1945,7 +2021,7 @@ done:
 
 static int
 key_member(json_t **out, merger *m, const char *name, const json_t *b,
-	   const json_t *o, const json_t *t, int depth)
+           const json_t *o, const json_t *t, int depth)
 {
 	int error;
 
@@ -1961,7 +2037,7 @@ key_member(json_t **out, merger *m, const char *name, const json_t *b,
 
 static int
 org_member(json_t **out, merger *m, const char *name, const json_t *b,
-	   const json_t *o, const json_t *t, int depth)
+           const json_t *o, const json_t *t, int depth)
 {
 	*out = NULL;
 	if (strcmp(name, "removed") != 0 ||
@@ -1978,7 +2054,7 @@ org_member(json_t **out, merger *m, const char *name, const json_t *b,
  */
 static int
 merge_entry(json_t **out, merger *m, const json_t *b, const json_t *o,
-	    const json_t *t, member_merge special, int depth)
+            const json_t *t, member_merge special, int depth)
 {
 	*out = NULL;
 	o = o ? o : b;
@@ -1993,7 +2069,7 @@ merge_entry(json_t **out, merger *m, const json_t *b, const json_t *o,
 
 static int
 merge_keys(json_t **out, merger *m, const json_t *b, const json_t *o,
-	   const json_t *t, int depth)
+           const json_t *t, int depth)
 {
 	key_list lb, lo, lt;
 	const key_list *order;
@@ -2055,14 +2131,15 @@ merge_keys(json_t **out, merger *m, const json_t *b, const json_t *o,
 	for (i = 0; i < n; i++) {
 		/* Each key once: the ordered ones, then the others. */
 		if (i >= seq_count &&
-		    ((i > seq_count && strcmp(all[i - 1].key, all[i].key) == 0) ||
+		    ((i > seq_count &&
+		      strcmp(all[i - 1].key, all[i].key) == 0) ||
 		     key_list_find(order, all[i].key)))
 			continue;
 		if ((error = merge_entry(&value, m,
-					 key_list_find(&lb, all[i].key),
-					 key_list_find(&lo, all[i].key),
-					 key_list_find(&lt, all[i].key),
-					 key_member, depth + 1)) < 0)
+		                         key_list_find(&lb, all[i].key),
+		                         key_list_find(&lo, all[i].key),
+		                         key_list_find(&lt, all[i].key),
+		                         key_member, depth + 1)) < 0)
 			goto done;
 		if (json_array_append_new(result, value) < 0) {
 			value = NULL;
@@ -2084,9 +2161,8 @@ done:
 }
 
 static int
-organization_entry(json_t **out, merger *m, const char *name,
-		   const json_t *b, const json_t *o, const json_t *t,
-		   int depth)
+organization_entry(json_t **out, merger *m, const char *name, const json_t *b,
+                   const json_t *o, const json_t *t, int depth)
 {
 	int error;
 
@@ -2097,7 +2173,7 @@ organization_entry(json_t **out, merger *m, const char *name,
 
 static int
 members_member(json_t **out, merger *m, const char *name, const json_t *b,
-	       const json_t *o, const json_t *t, int depth)
+               const json_t *o, const json_t *t, int depth)
 {
 	int error;
 
@@ -2108,12 +2184,12 @@ members_member(json_t **out, merger *m, const char *name, const json_t *b,
 		if ((b && !json_is_object(b)) || (o && !json_is_object(o)) ||
 		    (t && !json_is_object(t)))
 			return cs_error_set(CS_EINVALID,
-					    "consortium/members.json: "
-					    "\"organizations\" is not an "
-					    "object");
+			                    "consortium/members.json: "
+			                    "\"organizations\" is not an "
+			                    "object");
 		/* The union: an organisation is removed, never deleted. */
 		error = merge_members_of(out, m, b, o, t, organization_entry,
-					 depth);
+		                         depth);
 	} else {
 		return 0;
 	}
@@ -2122,8 +2198,8 @@ members_member(json_t **out, merger *m, const char *name, const json_t *b,
 
 /* Both sides must be objects; the base may be absent. */
 static int
-consortium_check(const json_t *base, const json_t *ours,
-		 const json_t *theirs, const char *file)
+consortium_check(const json_t *base, const json_t *ours, const json_t *theirs,
+                 const char *file)
 {
 	int error;
 
@@ -2139,8 +2215,8 @@ consortium_check(const json_t *base, const json_t *ours,
 
 static int
 merge_consortium_file(json_t **out, const json_t *base, const json_t *ours,
-		      const json_t *theirs, member_merge special,
-		      const char *file)
+                      const json_t *theirs, member_merge special,
+                      const char *file)
 {
 	merger m = {0};
 	json_t *merged = NULL;
@@ -2151,8 +2227,8 @@ merge_consortium_file(json_t **out, const json_t *base, const json_t *ours,
 		return error;
 	m.consortium = 1;
 	if ((error = path_add(&m.path, "", 0)) < 0 ||
-	    (error = merge_members_of(&merged, &m, base, ours, theirs,
-				      special, 1)) < 0)
+	    (error = merge_members_of(&merged, &m, base, ours, theirs, special,
+	                              1)) < 0)
 		goto done;
 	*out = merged;
 	merged = NULL; /* transferred */
@@ -2165,10 +2241,10 @@ done:
 
 int
 cs_merge_members(json_t **out, const json_t *base, const json_t *ours,
-		 const json_t *theirs)
+                 const json_t *theirs)
 {
 	return merge_consortium_file(out, base, ours, theirs, members_member,
-				     "consortium/members.json");
+	                             "consortium/members.json");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2181,35 +2257,36 @@ cs_merge_members(json_t **out, const json_t *base, const json_t *ours,
  */
 static int
 merge_string_list(json_t **out, const json_t *b, const json_t *o,
-		  const json_t *t, int both)
+                  const json_t *t, int both)
 {
-	int same, error;
+	int o_kept, t_kept, same, error;
 
 	*out = NULL;
 	if (!is_string_array(b) || !is_string_array(o) || !is_string_array(t))
 		return 0;
-	if (value_equal(o, t)) {
-		error = copy_into(out, o);
-	} else if ((error = set_equal(&same, o, b)) < 0) {
+	if (value_equal(o, t) || value_equal(t, b))
+		return copy_into(out, o) < 0 ? CS_ERROR : 1;
+	if (value_equal(o, b))
+		return copy_into(out, t) < 0 ? CS_ERROR : 1;
+	/* A side that only reordered the list did not change the set. */
+	if ((error = set_same(&o_kept, o, b)) < 0 ||
+	    (error = set_same(&t_kept, t, b)) < 0 ||
+	    (error = set_same(&same, o, t)) < 0)
 		return error;
-	} else if (same && (o == NULL) == (b == NULL)) {
+	if (o_kept && !t_kept)
 		error = copy_into(out, t);
-	} else if ((error = set_equal(&same, t, b)) < 0) {
-		return error;
-	} else if (same && (t == NULL) == (b == NULL)) {
+	else if (t_kept && !o_kept)
 		error = copy_into(out, o);
-	} else if ((error = set_equal(&same, o, t)) < 0) {
-		return error;
-	} else {
-		error = set_combine(out, NULL, o, t,
-				    same ? SET_UNION : both);
-	}
+	else if (same)
+		error = set_combine(out, NULL, o, t, SET_UNION);
+	else
+		error = set_combine(out, NULL, o, t, both);
 	return error < 0 ? error : 1;
 }
 
 static int
 write_role(json_t **out, merger *m, const char *name, const json_t *b,
-	   const json_t *o, const json_t *t, int depth)
+           const json_t *o, const json_t *t, int depth)
 {
 	/* Permissions narrow. */
 	return merge_string_list(out, b, o, t, SET_INTERSECTION);
@@ -2217,7 +2294,7 @@ write_role(json_t **out, merger *m, const char *name, const json_t *b,
 
 static int
 confirmation_list(json_t **out, merger *m, const char *name, const json_t *b,
-		  const json_t *o, const json_t *t, int depth)
+                  const json_t *o, const json_t *t, int depth)
 {
 	return merge_string_list(out, b, o, t, SET_UNION);
 }
@@ -2225,7 +2302,7 @@ confirmation_list(json_t **out, merger *m, const char *name, const json_t *b,
 /* A field's level: three-way, the more protective when both changed it. */
 static int
 level_field(json_t **out, merger *m, const char *name, const json_t *b,
-	    const json_t *o, const json_t *t, int depth)
+            const json_t *o, const json_t *t, int depth)
 {
 	int error;
 
@@ -2250,15 +2327,14 @@ all_objects(const json_t *b, const json_t *o, const json_t *t)
 /* A record type's levels, field by field; an emptied map goes. */
 static int
 level_type(json_t **out, merger *m, const char *name, const json_t *b,
-	   const json_t *o, const json_t *t, int depth)
+           const json_t *o, const json_t *t, int depth)
 {
 	int error;
 
 	*out = NULL;
 	if (!all_objects(b, o, t))
 		return 0;
-	if ((error = merge_members_of(out, m, b, o, t, level_field, depth)) <
-	    0)
+	if ((error = merge_members_of(out, m, b, o, t, level_field, depth)) < 0)
 		return error;
 	if (json_object_size(*out) == 0) {
 		json_decref(*out);
@@ -2269,7 +2345,7 @@ level_type(json_t **out, merger *m, const char *name, const json_t *b,
 
 static int
 policy_member(json_t **out, merger *m, const char *name, const json_t *b,
-	      const json_t *o, const json_t *t, int depth)
+              const json_t *o, const json_t *t, int depth)
 {
 	member_merge inner;
 	int error;
@@ -2278,7 +2354,7 @@ policy_member(json_t **out, merger *m, const char *name, const json_t *b,
 	if (strcmp(name, "write") == 0)
 		inner = write_role;
 	else if (strcmp(name, "visibility") == 0 ||
-		 strcmp(name, "confidential") == 0)
+	         strcmp(name, "confidential") == 0)
 		inner = level_type;
 	else if (strcmp(name, "publish_confirmation") == 0)
 		inner = confirmation_list;
@@ -2296,8 +2372,8 @@ policy_member(json_t **out, merger *m, const char *name, const json_t *b,
 
 int
 cs_merge_policy(json_t **out, const json_t *base, const json_t *ours,
-		const json_t *theirs)
+                const json_t *theirs)
 {
 	return merge_consortium_file(out, base, ours, theirs, policy_member,
-				     "consortium/policy.json");
+	                             "consortium/policy.json");
 }

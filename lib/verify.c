@@ -27,6 +27,7 @@
 
 #include "cartosync/commit.h"
 #include "cartosync/consortium.h"
+#include "cartosync/duplicates.h"
 #include "cartosync/error.h"
 #include "cartosync/history.h"
 #include "cartosync/json.h"
@@ -55,7 +56,21 @@ typedef struct {
 	int state;
 	int consortium_change;
 	int in_scope;
+	/* From the parallel pass: the paths the edit changes, and the first
+	 * failure of their form or content (NULL: none). */
+	struct stored_change *changes;
+	size_t nchanges;
+	char *content_reason;
+	int content_unjudged; /* a protocol version this build lacks */
+	size_t content_index;  /* the change content_reason is about */
+	int content_kind;      /* what check_content() returned for it */
 } vcommit;
+
+struct stored_change {
+	char *path;
+	cs_oid new_id;
+	int deleted;
+};
 
 /* oid -> index, open addressing. */
 typedef struct {
@@ -181,7 +196,10 @@ typedef struct {
 	char **raw;
 	size_t *len;
 	size_t start, end, stride;
+	vctx *worker; /* this thread's repository handle and states */
 } sig_job;
+
+static void check_contents(vcommit *c, vctx *worker);
 
 static void *
 sig_worker(void *arg)
@@ -189,9 +207,11 @@ sig_worker(void *arg)
 	sig_job *job = arg;
 
 	for (size_t i = job->start; i < job->end; i += job->stride)
-		if (job->raw[i])
+		if (job->raw[i]) {
 			check_signature(&job->commits[i], job->raw[i],
 					job->len[i]);
+			check_contents(&job->commits[i], job->worker);
+		}
 	return NULL;
 }
 
@@ -205,6 +225,24 @@ thread_count(unsigned wanted)
 	return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
+static void
+workers_free(vctx *workers, unsigned n)
+{
+	for (unsigned t = 0; t < n; t++) {
+		for (size_t i = 0; i < workers[t].nstates; i++) {
+			cs_consortium_free(workers[t].states[i].state);
+			free(workers[t].states[i].error);
+		}
+		free(workers[t].states);
+		cs_repo_free(workers[t].repo);
+	}
+}
+
+/*
+ * Pass 1: grammar, signatures, and the form and content of every changed
+ * file, in parallel: one thread per core, each with its own repository
+ * handle and its own cache of consortium states.
+ */
 static int
 pass_signatures(vctx *v, unsigned threads)
 {
@@ -212,9 +250,20 @@ pass_signatures(vctx *v, unsigned threads)
 	size_t *len = calloc(BATCH, sizeof(*len));
 	pthread_t tid[MAX_THREADS];
 	sig_job jobs[MAX_THREADS];
+	vctx workers[MAX_THREADS];
 	int error = 0;
 
+	memset(workers, 0, sizeof(workers));
+	for (unsigned t = 0; t < threads; t++)
+		if ((error = cs_repo_open(&workers[t].repo,
+					  cs_repo_path(v->repo))) < 0) {
+			workers_free(workers, t);
+			free(raw);
+			free(len);
+			return error;
+		}
 	if (raw == NULL || len == NULL) {
+		workers_free(workers, threads);
 		free(raw);
 		free(len);
 		return cs_error_set(CS_ERROR, "out of memory");
@@ -234,7 +283,7 @@ pass_signatures(vctx *v, unsigned threads)
 		}
 		for (unsigned t = 0; t < threads; t++) {
 			jobs[t] = (sig_job){v->commits + base, raw, len, t,
-					    count, threads};
+					    count, threads, &workers[t]};
 			if (t > 0 &&
 			    pthread_create(&tid[t], NULL, sig_worker,
 					   &jobs[t]) == 0)
@@ -253,6 +302,7 @@ pass_signatures(vctx *v, unsigned threads)
 			raw[i] = NULL;
 		}
 	}
+	workers_free(workers, threads);
 	free(raw);
 	free(len);
 	return error;
@@ -310,7 +360,6 @@ typedef struct {
 	char reason[768];
 	int consortium_touched;
 	int members_or_policy;
-	int check_content;            /* 0: authority only */
 } change_check;
 
 static int
@@ -336,7 +385,8 @@ is_consortium_json(const char *path)
 	if (strcmp(path, CS_PATH_MEMBERS) == 0 ||
 	    strcmp(path, CS_PATH_POLICY) == 0 ||
 	    strcmp(path, CS_PATH_PROTOCOL) == 0 ||
-	    strcmp(path, CS_PATH_ROOT_APPROVAL) == 0)
+	    strcmp(path, CS_PATH_ROOT_APPROVAL) == 0 ||
+	    strcmp(path, CS_PATH_DUPLICATES) == 0)
 		return 1;
 	static const char dir[] = CS_PATH_SCHEMA_DIR "/";
 
@@ -443,39 +493,96 @@ done:
 	return allowed;
 }
 
+/*
+ * The form and content of one changed file, judged with the consortium of
+ * the parent: a path of the map, a regular file, a valid record or
+ * consortium file.  Needs nothing but the trees, so it runs in parallel.
+ * Returns 0, or with the reason in `reason` 1 for a file that has no place
+ * in the map, 2 for content that is not valid.
+ */
 static int
-check_change(const cs_tree_change *change, void *payload)
+check_content(const cs_tree_change *change, cs_repo *repo,
+	      const cs_consortium *state, char *reason, size_t size)
 {
-	change_check *cc = payload;
 	const char *path = change->path;
+	const cs_schema_set *schemas = cs_consortium_schemas(state);
+	const char *schema = NULL;
 	char *buf = NULL;
 	size_t len = 0;
 	json_t *doc = NULL;
 	int record;
 
-	if (change->new_id && change->new_mode != CS_MODE_BLOB)
-		return fail(cc, "'%s' is not a regular file (mode %o)", path,
-			    change->new_mode);
+	reason[0] = '\0';
+	if (change->new_id && change->new_mode != CS_MODE_BLOB) {
+		snprintf(reason, size, "'%s' is not a regular file (mode %o)",
+			 path, change->new_mode);
+		return 1;
+	}
 	record = strncmp(path, "records/", 8) == 0;
-	if (!(record || is_consortium_json(path) || is_conflict_path(path)))
-		return fail(cc, "'%s' is not a path of the map", path);
+	if (!(record || is_consortium_json(path) || is_conflict_path(path))) {
+		snprintf(reason, size, "'%s' is not a path of the map", path);
+		return 1;
+	}
 	if (record) {
 		char *type = NULL;
 
-		if (cs_record_path_parse(path, NULL, &type, NULL) < 0)
-			return fail(cc, "%s", cs_error_last());
+		if (cs_record_path_parse(path, NULL, &type, NULL) < 0) {
+			snprintf(reason, size, "%s", cs_error_last());
+			return 1;
+		}
 		/* docs/record-model.md "Staff care": coordination-only content
 		 * never enters a history that every member holds. */
 		if (strcmp(type, "staffcare_session") == 0) {
 			free(type);
-			return fail(cc,
-				    "'%s': staffcare_session records are"
-				    " coordination-only and never stored in"
-				    " the shared history",
-				    path);
+			snprintf(reason, size,
+				 "'%s': staffcare_session records are"
+				 " coordination-only and never stored in the"
+				 " shared history",
+				 path);
+			return 1;
 		}
 		free(type);
 	}
+	if (strncmp(path, "consortium/", 11) == 0 && change->new_id == NULL &&
+	    strcmp(path, CS_PATH_ROOT_APPROVAL) != 0) {
+		snprintf(reason, size, "'%s' cannot be removed", path);
+		return 1;
+	}
+	if (change->new_id == NULL)
+		return 0;
+
+	if (strcmp(path, CS_PATH_MEMBERS) == 0)
+		schema = "members.schema.json";
+	else if (strcmp(path, CS_PATH_POLICY) == 0)
+		schema = "policy.schema.json";
+	else if (strcmp(path, CS_PATH_DUPLICATES) == 0)
+		schema = "duplicates.schema.json";
+	if (cs_repo_read_blob(&buf, &len, repo, change->new_id,
+			      CS_RECORD_MAX_BYTES) < 0) {
+		snprintf(reason, size, "%s: %s", path, cs_error_last());
+	} else if (record) {
+		if (cs_record_parse_stored(&doc, buf, len, path) < 0 ||
+		    cs_record_check(schemas, doc, path, path, NULL) < 0)
+			snprintf(reason, size, "%s", cs_error_last());
+	} else if (cs_json_parse(&doc, buf, len, path) < 0) {
+		snprintf(reason, size, "%s", cs_error_last());
+	} else if (!cs_json_is_canonical(buf, len)) {
+		snprintf(reason, size, "%s: not in canonical form", path);
+	} else if (schema && cs_schema_set_get(schemas, schema) &&
+		   cs_schema_validate(schemas, schema, doc, NULL) < 0) {
+		snprintf(reason, size, "%s: %s", path, cs_error_last());
+	}
+	json_decref(doc);
+	free(buf);
+	return reason[0] ? 2 : 0;
+}
+
+/* Whether the signer may write one changed path; notes consortium files. */
+static int
+check_authority(change_check *cc, const cs_tree_change *change)
+{
+	const char *path = change->path;
+
 	if (!cs_policy_allows(cc->state, cc->signer, path) &&
 	    !(is_conflict_path(path) && may_resolve(cc, path, change)))
 		return is_conflict_path(path)
@@ -492,44 +599,119 @@ check_change(const cs_tree_change *change, void *payload)
 		if (strcmp(path, CS_PATH_MEMBERS) == 0 ||
 		    strcmp(path, CS_PATH_POLICY) == 0)
 			cc->members_or_policy = 1;
-		if (change->new_id == NULL &&
-		    strcmp(path, CS_PATH_ROOT_APPROVAL) != 0)
-			return fail(cc, "'%s' cannot be removed", path);
 	}
-	if (!cc->check_content || change->new_id == NULL)
-		return 0;
+	return 0;
+}
 
-	if (cs_repo_read_blob(&buf, &len, cc->v->repo, change->new_id,
-			      CS_RECORD_MAX_BYTES) < 0) {
-		fail(cc, "%s: %s", path, cs_error_last());
-		goto done;
+/* Both, for one edit about to be written (the preflight). */
+static int
+check_change(const cs_tree_change *change, void *payload)
+{
+	change_check *cc = payload;
+	char reason[768];
+
+	int kind = check_content(change, cc->v->repo, cc->state, reason,
+				 sizeof(reason));
+
+	if (kind == 1)
+		return fail(cc, "%s", reason);
+	if (check_authority(cc, change))
+		return 1;
+	return kind ? fail(cc, "%s", reason) : 0;
+}
+
+typedef struct {
+	vcommit *c;
+	cs_repo *repo;
+	const cs_consortium *state;
+	size_t cap;
+} content_walk;
+
+static int
+content_entry(const cs_tree_change *change, void *payload)
+{
+	content_walk *w = payload;
+	vcommit *c = w->c;
+	char reason[768];
+
+	if (c->nchanges == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 4;
+		struct stored_change *grown =
+			realloc(c->changes, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return cs_error_set(CS_ERROR, "out of memory");
+		c->changes = grown;
+		w->cap = cap;
 	}
-	if (record) {
-		if (cs_record_parse_stored(&doc, buf, len, path) < 0 ||
-		    cs_record_check(cs_consortium_schemas(cc->state), doc, path,
-				    path, NULL) < 0)
-			fail(cc, "%s", cs_error_last());
-	} else if (cs_json_parse(&doc, buf, len, path) < 0) {
-		fail(cc, "%s", cs_error_last());
-	} else if (!cs_json_is_canonical(buf, len)) {
-		fail(cc, "%s: not in canonical form", path);
-	} else if (strcmp(path, CS_PATH_MEMBERS) == 0 &&
-		   cs_schema_set_get(cs_consortium_schemas(cc->state),
-				     "members.schema.json") &&
-		   cs_schema_validate(cs_consortium_schemas(cc->state),
-				      "members.schema.json", doc, NULL) < 0) {
-		fail(cc, "%s: %s", path, cs_error_last());
-	} else if (strcmp(path, CS_PATH_POLICY) == 0 &&
-		   cs_schema_set_get(cs_consortium_schemas(cc->state),
-				     "policy.schema.json") &&
-		   cs_schema_validate(cs_consortium_schemas(cc->state),
-				      "policy.schema.json", doc, NULL) < 0) {
-		fail(cc, "%s: %s", path, cs_error_last());
+	c->changes[c->nchanges].path = strdup(change->path);
+	c->changes[c->nchanges].deleted = change->new_id == NULL;
+	if (change->new_id)
+		c->changes[c->nchanges].new_id = *change->new_id;
+	c->nchanges++;
+	if (c->content_reason == NULL &&
+	    (c->content_kind = check_content(change, w->repo, w->state, reason,
+					     sizeof(reason))) != 0) {
+		c->content_reason = strdup(reason);
+		c->content_index = c->nchanges - 1;
 	}
-done:
-	json_decref(doc);
-	free(buf);
-	return cc->reason[0] ? 1 : 0;
+	return 0;
+}
+
+/* Pass 1, in a worker: the edit's changes judged with its parent's
+ * consortium (authority waits for pass 2, which needs the order). */
+static void
+check_contents(vcommit *c, vctx *worker)
+{
+	content_walk w = {c, worker->repo, NULL, 0};
+	cs_oid parent_tree;
+	const char *why;
+
+	if (c->state == INVALID || c->kind == CS_COMMIT_MERGE)
+		return;
+	if (c->nparents && cs_repo_commit_tree(&parent_tree, worker->repo,
+					       &c->parent_ids[0]) < 0)
+		return; /* the parent's own verdict decides */
+	w.state = state_at(worker, c->nparents ? &parent_tree : &c->tree, &why);
+	if (w.state == NULL) {
+		c->content_reason = strdup(why ? why : "no consortium files");
+		return;
+	}
+	if (cs_consortium_protocol(w.state) > CS_PROTOCOL_VERSION) {
+		c->content_unjudged = 1;
+		return;
+	}
+	if (cs_repo_diff(worker->repo, c->nparents ? &parent_tree : NULL,
+			 &c->tree, content_entry, &w) < 0 &&
+	    c->content_reason == NULL)
+		c->content_reason = strdup(cs_error_last());
+}
+
+/*
+ * Judge the changes the parallel pass stored, in path order and in the
+ * order the preflight uses for one change: its place in the map, the
+ * signer's authority, its content.  `authority_only` skips the rest (the
+ * revocation pass).
+ */
+static int
+check_stored(change_check *cc, const vcommit *c, int authority_only)
+{
+	for (size_t i = 0; i < c->nchanges; i++) {
+		const struct stored_change *sc = &c->changes[i];
+		cs_tree_change change = {sc->path, NULL,
+					 sc->deleted ? NULL : &sc->new_id, 0,
+					 CS_MODE_BLOB};
+		int failing = !authority_only && c->content_reason &&
+			      c->content_index == i;
+
+		if (failing && c->content_kind == 1)
+			return fail(cc, "%s", c->content_reason);
+		if (check_authority(cc, &change))
+			return 1;
+		if (failing)
+			return fail(cc, "%s", c->content_reason);
+	}
+	return 0;
 }
 
 /* The consortium files after a change: loadable, and power changes
@@ -604,13 +786,13 @@ judge_edit(vctx *v, vcommit *c)
 	memset(&cc, 0, sizeof(cc));
 	cc.v = v;
 	cc.tree = &c->tree;
-	cc.check_content = 1;
 	state = state_at(v, parent ? &parent->tree : &c->tree, &why);
 	if (state == NULL) {
 		reject(c, why);
 		return;
 	}
-	if (cs_consortium_protocol(state) > CS_PROTOCOL_VERSION) {
+	if (cs_consortium_protocol(state) > CS_PROTOCOL_VERSION ||
+	    c->content_unjudged) {
 		c->state = UNJUDGED;
 		return;
 	}
@@ -634,10 +816,8 @@ judge_edit(vctx *v, vcommit *c)
 		reject(c, cc.reason);
 		return;
 	}
-	if (cs_repo_diff(v->repo, parent ? &parent->tree : NULL, &c->tree,
-			 check_change, &cc) < 0 &&
-	    !cc.reason[0])
-		fail(&cc, "%s", cs_error_last());
+	if (!check_stored(&cc, c, 0) && c->content_reason)
+		fail(&cc, "%s", c->content_reason);
 	if (!cc.reason[0] && parent && cc.consortium_touched)
 		check_consortium_after(v, &cc, &parent->id, &c->tree);
 	if (cc.reason[0]) {
@@ -743,7 +923,6 @@ still_allowed(vctx *v, vcommit *e, const cs_consortium *after,
 {
 	change_check cc;
 	char hex[CS_OID_HEXSZ + 1];
-	const vcommit *parent = &v->commits[e->parents[0]];
 
 	memset(&cc, 0, sizeof(cc));
 	cc.v = v;
@@ -761,10 +940,7 @@ still_allowed(vctx *v, vcommit *e, const cs_consortium *after,
 		reject(e, reason);
 		return 0;
 	}
-	if (cs_repo_diff(v->repo, &parent->tree, &e->tree, check_change,
-			 &cc) < 0 &&
-	    !cc.reason[0])
-		fail(&cc, "%s", cs_error_last());
+	check_stored(&cc, e, 1);
 	if (cc.reason[0]) {
 		char reason[1024];
 
@@ -829,15 +1005,29 @@ pass_merges(vctx *v, const cs_verify_options *opts)
 	cs_history *h = NULL;
 	cs_oid *heads = NULL;
 	size_t nheads = 0;
+	uint8_t *under_edit = calloc(v->n / 8 + 1, 1);
 	int error = 0;
 
+	/* Only merges a signed edit stands on matter: a fold above the tips
+	 * is recomputed by whoever integrates it (docs/merge.md). */
+	if (under_edit == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	for (size_t k = v->n; k-- > 0;) {
+		const vcommit *c = &v->commits[k];
+
+		if (c->kind != CS_COMMIT_MERGE || (under_edit[k / 8] & (1u << (k % 8))))
+			for (int p = 0; p < c->nparents; p++)
+				under_edit[c->parents[p] / 8] |=
+					(uint8_t)(1u << (c->parents[p] % 8));
+	}
 	for (size_t i = 0; i < v->n; i++) {
 		vcommit *c = &v->commits[i];
 		cs_oid again;
 		char reason[256], hex[CS_OID_HEXSZ + 1];
 
 		if (c->kind != CS_COMMIT_MERGE || c->state != VALID ||
-		    !c->in_scope)
+		    !c->in_scope ||
+		    !(opts->all_merges || (under_edit[i / 8] & (1u << (i % 8)))))
 			continue;
 		if (v->commits[c->parents[0]].state != VALID ||
 		    v->commits[c->parents[1]].state != VALID) {
@@ -871,6 +1061,7 @@ pass_merges(vctx *v, const cs_verify_options *opts)
 	}
 	cs_history_free(h);
 	free(heads);
+	free(under_edit);
 	propagate(v);
 	return error;
 }
@@ -1043,6 +1234,10 @@ done:
 		cs_key_free(v.commits[i].signer);
 		free(v.commits[i].author);
 		free(v.commits[i].committer);
+		free(v.commits[i].content_reason);
+		for (size_t k = 0; k < v.commits[i].nchanges; k++)
+			free(v.commits[i].changes[k].path);
+		free(v.commits[i].changes);
 		free(v.commits[i].reason);
 	}
 	for (size_t i = 0; i < v.nstates; i++) {
@@ -1077,6 +1272,16 @@ cs_verify_report_free(cs_verify_report *report)
 	free(report);
 }
 
+/*
+ * The consortium states preflights used, kept for the process: a command
+ * or the daemon writing many edits reloads the schemas only when the
+ * consortium files change.  Keyed by the id of the consortium/ subtree,
+ * so a state is never stale.
+ */
+static pthread_mutex_t preflight_lock = PTHREAD_MUTEX_INITIALIZER;
+static state_entry *preflight_states;
+static size_t npreflight_states, cappreflight_states;
+
 int
 cs_verify_edit_preflight(cs_repo *repo, const cs_oid *parent,
 			 const cs_oid *tree, const struct cs_key *signer)
@@ -1093,12 +1298,15 @@ cs_verify_edit_preflight(cs_repo *repo, const cs_oid *parent,
 	v.repo = repo;
 	if ((error = cs_repo_commit_tree(&c[0].tree, repo, parent)) < 0)
 		return error;
+	pthread_mutex_lock(&preflight_lock);
+	v.states = preflight_states;
+	v.nstates = npreflight_states;
+	v.capstates = cappreflight_states;
 	c[0].id = *parent;
 	c[1].tree = *tree;
 	c[1].signer = (cs_key *)signer;
 	cc.v = &v;
 	cc.tree = tree;
-	cc.check_content = 1;
 	if ((cc.state = state_at(&v, &c[0].tree, &why)) == NULL) {
 		error = cs_error_set(CS_EINVALID, "%s", why);
 		goto done;
@@ -1124,15 +1332,14 @@ cs_verify_edit_preflight(cs_repo *repo, const cs_oid *parent,
 	if (!cc.reason[0] && cc.consortium_touched)
 		check_consortium_after(&v, &cc, parent, tree);
 	if (cc.reason[0])
-		error = cs_error_set(strstr(cc.reason, " may not write ")
+		error = cs_error_set(strstr(cc.reason, " may not ")
 					     ? CS_EPERM
 					     : CS_EINVALID,
 				     "%s", cc.reason);
 done:
-	for (size_t i = 0; i < v.nstates; i++) {
-		cs_consortium_free(v.states[i].state);
-		free(v.states[i].error);
-	}
-	free(v.states);
+	preflight_states = v.states;
+	npreflight_states = v.nstates;
+	cappreflight_states = v.capstates;
+	pthread_mutex_unlock(&preflight_lock);
 	return error;
 }

@@ -28,7 +28,12 @@ typedef struct cs_merge_rules cs_merge_rules;
  * "x_merge" annotations of <type>.schema.json in `schemas` (following
  * $ref, properties, items, allOf/anyOf/oneOf/if/then/else).  Rules are
  * keyed by field path, every array index written as an asterisk: the
- * categories of any site of a service share one rule.
+ * categories of any site of a service share one rule.  The rules keep a
+ * reference to each schema document they need (to validate merged
+ * records), so `schemas` may be freed first.  Returns 0, CS_ENOTFOUND (no
+ * such schema, or a $ref that does not resolve), CS_EINVALID (an "x_merge"
+ * that is not one of the three, two rules for one field, a $ref loop) or
+ * CS_ELIMIT.
  */
 int cs_merge_rules_load(cs_merge_rules **out, const cs_schema_set *schemas,
 			const char *type);
@@ -43,8 +48,9 @@ cs_merge_rule cs_merge_rule_of(const cs_merge_rules *rules,
 /*
  * The order of protective values, most protective last:
  * public < consortium < coordination, normal < confidential, false < true.
- * Returns the more protective of a and b (borrowed); for values it does not
- * know, the greater canonical encoding (a fixed, symmetric choice).
+ * Returns the more protective of a and b (borrowed); NULL (absent) is the
+ * least protective; for values it does not know, the greater canonical
+ * encoding (a fixed, symmetric choice).
  */
 const json_t *cs_merge_more_protective(const json_t *a, const json_t *b);
 
@@ -79,7 +85,15 @@ void cs_field_conflicts_clear(cs_field_conflicts *conflicts);
  *   - sets merge as sets: (base kept by both) + (added by either), sorted;
  *     never a conflict;
  *   - "latest" fields take the value with the later "date" (ties: the
- *     greater canonical encoding); never a conflict.
+ *     greater canonical encoding); never a conflict;
+ *   - a merge of valid records stays valid: when `ours` and `theirs` are
+ *     valid against the schema of `rules` and the merged record is not
+ *     (a set past its maxItems or emptied below its minItems, members
+ *     merged into a combination the schema forbids), the field of the
+ *     failure with the least pointer keeps its base value and becomes a
+ *     conflict, or if that changes nothing its parent, up to the whole
+ *     record (""), which keeps the base but for protective fields, which
+ *     take the most protective candidate; repeated until valid.
  * Whole-record cases:
  *   - added on one side only: taken; added on both, equal: taken; added on
  *     both, different: a conflict at "" and no file;
@@ -87,7 +101,12 @@ void cs_field_conflicts_clear(cs_field_conflicts *conflicts);
  *     other: no file; deleted on one side and edited on the other: a
  *     conflict at "" and the deletion is kept (no file), so that a
  *     disagreement never publishes what one partner withdrew.
- * The result never depends on anything but its inputs.
+ * The result never depends on anything but its inputs.  `rules` NULL
+ * makes every field atomic and skips the schema check; `conflicts` NULL
+ * drops the list.  Conflicts are appended sorted by pointer, with copies
+ * of the candidates.  Returns 0, CS_ELIMIT (nested deeper than the parser
+ * allows), CS_EINVALID (a number the canonical form cannot hold) or
+ * CS_ERROR.
  */
 int cs_merge_record(json_t **out, const json_t *base, const json_t *ours,
 		    const json_t *theirs, const cs_merge_rules *rules,
@@ -99,7 +118,12 @@ int cs_merge_record(json_t **out, const json_t *base, const json_t *ours,
  * wins; its reason and date from the side that revoked, or the greater
  * canonical encoding if both did); a key's role is the least privilege
  * (member) when the sides changed it differently; other fields, and
- * "root", merge three-way and keep the base on conflict.
+ * "root", merge three-way and keep the base on conflict (without a base,
+ * the greater canonical encoding).  Keys keep the order of a side that
+ * alone reordered them, else the base's; the keys that order lacks
+ * follow, sorted by "key".
+ * `base` may be NULL; CS_EINVALID if a side is not an object, or lists a
+ * key twice or without "key".
  */
 int cs_merge_members(json_t **out, const json_t *base, const json_t *ours,
 		     const json_t *theirs);
@@ -108,8 +132,11 @@ int cs_merge_members(json_t **out, const json_t *base, const json_t *ours,
  * Monotonic merge of consortium/policy.json: each role's write patterns
  * merge three-way as a set, except that when both sides changed them the
  * result is their intersection (permissions narrow); visibility levels
- * take the most protective; publish_confirmation lists are the union;
- * other fields merge three-way and keep the base on conflict.
+ * (and "confidential" raises), field by field, take the most protective
+ * when the sides changed them differently; publish_confirmation lists
+ * merge three-way as sets, and are the union when both sides changed
+ * them; other fields merge three-way and keep the base on conflict.
+ * `base` may be NULL; CS_EINVALID if a side is not an object.
  */
 int cs_merge_policy(json_t **out, const json_t *base, const json_t *ours,
 		    const json_t *theirs);

@@ -15,7 +15,9 @@
  *    for every held commit that revokes the key, removes its organisation
  *    or narrows what it may write, the edit must be in that commit's past;
  *  - a merge: two parents in canonical order, neither an ancestor of the
- *    other, the fixed identity, message and time, no signature.
+ *    other, the fixed identity, message and time, no signature; when a
+ *    signed edit stands on it (or with all_merges, always), recomputed
+ *    from its parents and identical.
  *
  * A commit is valid only if all its ancestors are; the largest valid set is
  * what a node may integrate.  A history that declares a protocol version
@@ -53,6 +55,8 @@ typedef struct {
 	const cs_oid *held;    /* other held heads: their revocations count */
 	size_t nheld;
 	unsigned threads;      /* signature checking threads; 0: automatic */
+	int all_merges;        /* recompute every merge, not only those a
+				  signed edit stands on */
 } cs_verify_options;
 
 /*
