@@ -90,6 +90,22 @@ cs -C coord conflicts --json | jq -e --arg id "$org" \
 	'map(select(.id == $id)) | length == 1' >/dev/null ||
 	fail "v2: no open conflict on $org"
 
+# The conflict is listed on every node; a partner may not resolve a shared
+# record's conflict (no steward named for the region): refused, nothing
+# committed.
+for x in ms2 alcs; do
+	cs -C "$x" conflicts --json | jq -e --arg id "$org" \
+		'map(select(.id == $id)) | length == 1' >/dev/null ||
+		fail "v2: the conflict is not listed on $x"
+done
+before=$(main_of ms2)
+if "$CARTOSYNC" -C ms2 conflicts resolve "$org" --take ms2 2>err.txt; then
+	fail "v2: ms2 resolved a shared record's conflict"
+fi
+grep -q "ms2 may not resolve the conflicts" err.txt ||
+	{ cat err.txt; fail "v2: unclear refusal"; }
+[ "$(main_of ms2)" = "$before" ] || fail "v2: the refused resolution moved main"
+
 # v3: the coordinator resolves, everyone gets it.
 tick
 cs -C coord conflicts resolve "$org" --take alcs
@@ -121,8 +137,26 @@ sync_all coord ms2 alcs
 record v5-delete "$(same_main coord ms2 alcs)"
 cs -C coord show "$svc" >/dev/null 2>&1 && fail "v5: the deleted record is back"
 
-# v6: the same edits in another arrival order give the same ids.
 for x in coord ms2 alcs; do cs -C "$x" verify >/dev/null || fail "verify on $x"; done
+
+# A hand-made merge whose tree is not the merge of its parents (here: the
+# first parent's tree) is rejected by verify, naming the commit.
+m=$(main_of coord)
+git -C coord cat-file commit "$m" >merge.txt
+head -n 1 merge.txt | grep -q '^tree ' || fail "main is not a commit"
+p1=$(sed -n 2p merge.txt | cut -d' ' -f2)
+{
+	echo "tree $(git -C coord rev-parse "$p1^{tree}")"
+	tail -n +2 merge.txt
+} >forged.txt
+forged=$(git -C coord hash-object -t commit -w "$tmp/forged.txt")
+git -C coord update-ref refs/heads/forged "$forged"
+rc=0
+"$CARTOSYNC" -C coord verify 2>err.txt || rc=$?
+[ $rc -eq 3 ] || fail "verify of a forged merge exited $rc, expected 3"
+grep -q "commit $forged: the merge differs from its recomputation" err.txt ||
+	{ cat err.txt; fail "the forged merge is not named"; }
+git -C coord update-ref -d refs/heads/forged
 
 if [ "${UPDATE_VECTORS:-}" = 1 ]; then
 	cp result.txt "$vec/expected.txt"
