@@ -44,7 +44,7 @@ int
 cmd_log(cli_ctx *cli, int argc, char **argv)
 {
 	cs_node *node = NULL;
-	json_t *record = NULL, *out = json_array();
+	json_t *record = NULL, *out = NULL;
 	cs_oid head, *order = NULL;
 	char *path = NULL;
 	const char *id = NULL;
@@ -56,22 +56,17 @@ cmd_log(cli_ctx *cli, int argc, char **argv)
 		return EXIT_OK;
 	optind = 1;
 	while ((c = getopt(argc, argv, "n:")) != -1) {
-		if (c != 'n') {
-			json_decref(out);
+		if (c != 'n')
 			return cli_usage(usage, NULL);
-		}
 		limit = strtol(optarg, NULL, 10);
 	}
 	if (optind + 1 == argc)
 		id = argv[optind];
-	else if (optind != argc) {
-		json_decref(out);
+	else if (optind != argc)
 		return cli_usage(usage, "log takes at most one record ID");
-	}
-	if ((status = cli_open_node(cli, &node)) != 0) {
-		json_decref(out);
+	if ((status = cli_open_node(cli, &node)) != 0)
 		return status;
-	}
+	out = json_array();
 	if ((error = cli_main_head(node, &head)) < 0 ||
 	    (id && (error = cs_map_find(&record, &path, cs_node_repo(node),
 					&head, id)) < 0) ||
