@@ -2,6 +2,9 @@
  * cartosync conflicts
  * cartosync conflicts show ID
  * cartosync conflicts resolve ID (--take ORG | --value FIELD=JSON... | --edit)
+ * cartosync conflicts duplicates
+ * cartosync conflicts distinct ID1 ID2
+ * cartosync conflicts merge-duplicate KEEP OTHER
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 
 #include "cartosync/commit.h"
 #include "cartosync/conflicts.h"
+#include "cartosync/duplicates.h"
 #include "cartosync/error.h"
 #include "cartosync/json.h"
 #include "cartosync/map.h"
@@ -26,17 +30,24 @@ static const char usage[] =
 	"       cartosync [-C DIR] conflicts resolve ID --take ORG\n"
 	"       cartosync [-C DIR] conflicts resolve ID --value FIELD=JSON"
 	" [--value ...]\n"
-	"       cartosync [-C DIR] conflicts resolve ID --edit\n\n"
-	"The review queue: fields that two partners changed differently.  Until"
-	" it is\n"
-	"resolved a field keeps its last agreed value (a protective field, its"
-	" most\n"
-	"protective candidate; a deletion stays deleted).\n\n"
+	"       cartosync [-C DIR] conflicts resolve ID --edit\n"
+	"       cartosync [-C DIR] conflicts duplicates\n"
+	"       cartosync [-C DIR] conflicts distinct ID1 ID2\n"
+	"       cartosync [-C DIR] conflicts merge-duplicate KEEP OTHER\n\n"
+	"The review queue: fields that two partners changed differently, and"
+	" suspected\n"
+	"duplicates.  Until a conflict is resolved its field keeps the last"
+	" agreed\n"
+	"value (a protective field, its most protective candidate; a deletion"
+	" stays\n"
+	"deleted).\n\n"
 	"  (no argument)    list records with open conflicts: fields, partners,"
-	" age\n"
+	" age;\n"
+	"                   then the suspected duplicates (--json: the"
+	" conflicts only)\n"
 	"  show ID          the base and each candidate, per field, with the"
 	" edit\n"
-	"                   that wrote it\n"
+	"                   that wrote it; and why ID is a suspected duplicate\n"
 	"  resolve ID       a signed edit that writes the chosen values:\n"
 	"    --take ORG        every open field takes ORG's candidate\n"
 	"    --value F=JSON    field F (a JSON pointer such as /name) takes the"
@@ -45,10 +56,24 @@ static const char usage[] =
 	"    --edit            edit the record in $EDITOR; each open field takes"
 	" what\n"
 	"                      the editor leaves\n"
+	"  duplicates       the suspected duplicates: records of different"
+	" owners,\n"
+	"                   of one type, with alike names and a place in common"
+	" (300 m\n"
+	"                   apart at most, or the same commune); --json: an"
+	" array of\n"
+	"                   {ids, type, owners, reasons, score}\n"
+	"  distinct ID1 ID2 mark two records as different: no longer"
+	" suspected\n"
+	"  merge-duplicate KEEP OTHER\n"
+	"                   OTHER describes what KEEP does: retire OTHER and"
+	" record\n"
+	"                   that it is merged into KEEP, in one signed edit\n"
 	"The coordinator resolves any conflict; the policy may let a record's"
 	" owner\n"
 	"resolve its own, and a region's steward the shared records of the"
-	" region.\n";
+	" region.\n"
+	"Only the coordinator marks duplicates distinct or merges them.\n";
 
 typedef struct {
 	char org[64];
@@ -77,6 +102,54 @@ compact(const json_t *value)
 	return value ? json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS |
 						 JSON_ENCODE_ANY)
 		     : strdup("(absent)");
+}
+
+/* One suspected pair, for people: ids, type, owners, then the reasons. */
+static void
+say_duplicate(const json_t *pair)
+{
+	const json_t *ids = json_object_get(pair, "ids");
+	const json_t *owners = json_object_get(pair, "owners");
+	json_t *reason;
+	size_t i;
+
+	cli_say("%s %s  %s  %s,%s\n",
+		json_string_value(json_array_get(ids, 0)),
+		json_string_value(json_array_get(ids, 1)),
+		json_string_value(json_object_get(pair, "type")),
+		json_string_value(json_array_get(owners, 0)),
+		json_string_value(json_array_get(owners, 1)));
+	json_array_foreach(json_object_get(pair, "reasons"), i, reason)
+		cli_say("    %s\n", json_string_value(reason));
+}
+
+static void
+say_duplicates(const json_t *pairs)
+{
+	const json_t *pair;
+	size_t i;
+
+	json_array_foreach(pairs, i, pair)
+		say_duplicate(pair);
+	cli_say("%zu suspected duplicate%s\n", json_array_size(pairs),
+		json_array_size(pairs) == 1 ? "" : "s");
+}
+
+/* The suspected pairs that `id` is part of, as a new array. */
+static json_t *
+pairs_with(const json_t *pairs, const char *id)
+{
+	json_t *out = json_array(), *pair;
+	size_t i;
+
+	json_array_foreach(pairs, i, pair) {
+		const json_t *ids = json_object_get(pair, "ids");
+
+		if (strcmp(json_string_value(json_array_get(ids, 0)), id) == 0 ||
+		    strcmp(json_string_value(json_array_get(ids, 1)), id) == 0)
+			json_array_append(out, pair);
+	}
+	return out;
 }
 
 static int
@@ -141,32 +214,111 @@ conflicts_list(cli_ctx *cli, cs_node *node, const cs_oid *head)
 				partners, age, names);
 		}
 	}
-	if (cli->json)
+	if (cli->json) {
+		/* The array of conflicts, unchanged: 'conflicts duplicates
+		 * --json' gives the suspected duplicates. */
 		cli_print_json(out);
-	else
+	} else {
+		json_t *pairs = NULL;
+
 		cli_say("%zu record%s with open conflicts\n",
 			json_array_size(docs),
 			json_array_size(docs) == 1 ? "" : "s");
+		/* The conflicts are listed whatever happens to the search. */
+		if ((error = cs_duplicates_find(&pairs, cs_node_repo(node),
+						head)) < 0) {
+			cli_error("suspected duplicates not searched: %s",
+				  cs_error_last());
+		} else {
+			cli_say("\nsuspected duplicates:\n");
+			say_duplicates(pairs);
+		}
+		json_decref(pairs);
+	}
 	json_decref(out);
 	json_decref(docs);
 	return EXIT_OK;
 }
 
 static int
+conflicts_duplicates(cli_ctx *cli, cs_node *node, const cs_oid *head)
+{
+	json_t *pairs = NULL;
+	int error;
+
+	if ((error = cs_duplicates_find(&pairs, cs_node_repo(node), head)) < 0)
+		return cli_fail(error);
+	if (cli->json)
+		cli_print_json(pairs);
+	else
+		say_duplicates(pairs);
+	json_decref(pairs);
+	return EXIT_OK;
+}
+
+/* Why `id` is suspected to duplicate other records. */
+static void
+say_duplicates_of(const json_t *mine, const char *id)
+{
+	const json_t *pair;
+	size_t i, k;
+
+	json_array_foreach(mine, i, pair) {
+		const json_t *ids = json_object_get(pair, "ids");
+		const json_t *reason;
+		size_t other = strcmp(json_string_value(json_array_get(ids, 0)),
+				      id) == 0;
+
+		cli_say("\n  suspected duplicate of %s (%s of %s)\n",
+			json_string_value(json_array_get(ids, other)),
+			json_string_value(json_object_get(pair, "type")),
+			json_string_value(json_array_get(
+				json_object_get(pair, "owners"), other)));
+		json_array_foreach(json_object_get(pair, "reasons"), k, reason)
+			cli_say("    %s\n", json_string_value(reason));
+	}
+}
+
+static int
 conflicts_show(cli_ctx *cli, cs_node *node, const cs_oid *head,
 	       const char *id)
 {
-	json_t *doc = NULL, *entry, *cand;
+	json_t *doc = NULL, *pairs = NULL, *mine = NULL, *entry, *cand;
 	const char *field;
 	size_t k;
-	int error;
+	int error, status = EXIT_OK;
 
-	if ((error = cs_conflict_get(&doc, cs_node_repo(node), head, id)) < 0)
+	error = cs_conflict_get(&doc, cs_node_repo(node), head, id);
+	if (error < 0 && error != CS_ENOTFOUND)
 		return cli_fail(error);
+	if ((error = cs_duplicates_find(&pairs, cs_node_repo(node), head)) <
+	    0) {
+		/* The conflicts are shown whatever happens to the search. */
+		if (doc == NULL)
+			return cli_fail(error);
+		cli_error("suspected duplicates not searched: %s",
+			  cs_error_last());
+	}
+	mine = pairs_with(pairs, id);
+	if (doc == NULL && json_array_size(mine) == 0) {
+		status = cli_error("record %s has no conflicts and is not a"
+				   " suspected duplicate",
+				   id);
+		goto done;
+	}
 	if (cli->json) {
-		cli_print_json(doc);
-		json_decref(doc);
-		return EXIT_OK;
+		json_t *out = doc ? json_copy(doc) : json_pack("{s:s}", "id",
+								id);
+
+		json_object_set(out, "duplicates", mine);
+		cli_print_json(out);
+		json_decref(out);
+		goto done;
+	}
+	if (doc == NULL) {
+		cli_say("%s\n  no open conflict\n", id);
+		say_duplicates_of(mine, id);
+		goto done;
 	}
 	cli_say("%s\n", json_string_value(json_object_get(doc, "record")));
 	if (json_object_size(json_object_get(doc, "conflicts")) == 0)
@@ -206,8 +358,12 @@ conflicts_show(cli_ctx *cli, cs_node *node, const cs_oid *head,
 			json_string_value(json_object_get(cand, "by")), value);
 		free(value);
 	}
+	say_duplicates_of(mine, id);
+done:
 	json_decref(doc);
-	return EXIT_OK;
+	json_decref(pairs);
+	json_decref(mine);
+	return status;
 }
 
 /* --value /field=JSON */
@@ -362,6 +518,44 @@ done:
 	return status;
 }
 
+/* conflicts distinct ID1 ID2, conflicts merge-duplicate KEEP OTHER */
+static int
+conflicts_decide(cli_ctx *cli, cs_node *node, const cs_oid *head,
+		 const char *what, const char *a, const char *b)
+{
+	int merge = strcmp(what, "merge-duplicate") == 0, error, in_main;
+	cs_oid commit;
+
+	error = merge ? cs_duplicates_mark_merged(&commit, &in_main, node,
+						  head, a, b)
+		      : cs_duplicates_mark_distinct(&commit, &in_main, node,
+						    head, a, b);
+	if (error == CS_EEXISTS) {
+		cli_say("%s; nothing committed\n", cs_error_last());
+		return EXIT_OK;
+	}
+	if (error < 0)
+		return cli_fail(error);
+	if (cli->json) {
+		char hex[CS_OID_HEXSZ + 1];
+		json_t *out;
+
+		cs_oid_fmt(hex, &commit);
+		out = merge ? json_pack("{s:s, s:s, s:s, s:b}", "kept", a,
+					"merged", b, "commit", hex, "in_main",
+					in_main)
+			    : json_pack("{s:[s, s], s:s, s:b}", "distinct", a,
+					b, "commit", hex, "in_main", in_main);
+		cli_print_json(out);
+		json_decref(out);
+	}
+	if (merge)
+		cli_say("merged %s into %s (%s is retired)\n", b, a, b);
+	else
+		cli_say("marked %s and %s distinct\n", a, b);
+	return cli_report_commit(cli, node, &commit, in_main);
+}
+
 int
 cmd_conflicts(cli_ctx *cli, int argc, char **argv)
 {
@@ -371,11 +565,20 @@ cmd_conflicts(cli_ctx *cli, int argc, char **argv)
 
 	if (cli_help_requested(argc, argv, usage))
 		return EXIT_OK;
-	if (argc > 1 && strcmp(argv[1], "show") && strcmp(argv[1], "resolve"))
+	if (argc > 1 && strcmp(argv[1], "show") && strcmp(argv[1], "resolve") &&
+	    strcmp(argv[1], "duplicates") && strcmp(argv[1], "distinct") &&
+	    strcmp(argv[1], "merge-duplicate"))
 		return cli_usage(usage, "unknown conflicts command '%s'",
 				 argv[1]);
 	if (argc > 1 && strcmp(argv[1], "show") == 0 && argc != 3)
 		return cli_usage(usage, "conflicts show takes one record ID");
+	if (argc > 1 && strcmp(argv[1], "duplicates") == 0 && argc != 2)
+		return cli_usage(usage, "conflicts duplicates takes no argument");
+	if (argc > 1 && strcmp(argv[1], "distinct") == 0 && argc != 4)
+		return cli_usage(usage, "conflicts distinct takes two record IDs");
+	if (argc > 1 && strcmp(argv[1], "merge-duplicate") == 0 && argc != 4)
+		return cli_usage(usage, "conflicts merge-duplicate takes KEEP and"
+					" OTHER, two record IDs");
 	if ((status = cli_open_node(cli, &node)) != 0)
 		return status;
 	if ((error = cli_main_head(node, &head)) < 0) {
@@ -384,6 +587,12 @@ cmd_conflicts(cli_ctx *cli, int argc, char **argv)
 		status = conflicts_list(cli, node, &head);
 	} else if (strcmp(argv[1], "show") == 0) {
 		status = conflicts_show(cli, node, &head, argv[2]);
+	} else if (strcmp(argv[1], "duplicates") == 0) {
+		status = conflicts_duplicates(cli, node, &head);
+	} else if (strcmp(argv[1], "distinct") == 0 ||
+		   strcmp(argv[1], "merge-duplicate") == 0) {
+		status = conflicts_decide(cli, node, &head, argv[1], argv[2],
+					  argv[3]);
 	} else {
 		status = conflicts_resolve(cli, node, &head, argc, argv);
 	}

@@ -45,7 +45,7 @@ typedef struct {
 } rules_entry;
 
 typedef struct {
-	cs_oid consortium;
+	cs_oid consortium[4]; /* see consortium_key() */
 	cs_consortium *state;
 } state_entry;
 
@@ -645,22 +645,39 @@ writer(char hex[CS_OID_HEXSZ + 1], tmerge *m, int side, const char *path)
 
 /* ---- consortium state and merge rules, cached ---- */
 
+/*
+ * What a consortium state depends on: the ids of members.json, policy.json,
+ * protocol.json and schema/ (zeros when absent), not the folder's own id,
+ * which consortium/duplicates.json changes too.
+ */
+static void
+consortium_key(cs_oid key[4], cs_repo *repo, const cs_oid *sub)
+{
+	static const char *const names[4] = {"members.json", "policy.json",
+					     "protocol.json", "schema"};
+
+	for (int i = 0; i < 4; i++)
+		if (cs_repo_tree_lookup(&key[i], NULL, repo, sub, names[i]) < 0)
+			memset(&key[i], 0, sizeof(key[i]));
+}
+
 static const cs_consortium *
 state_of(tmerge *m, const cs_oid *consortium_tree)
 {
 	cs_history *h = m->h;
 	cs_tree_entry root = {"consortium", *consortium_tree, CS_MODE_TREE};
-	cs_oid tree;
+	cs_oid tree, key[4];
 	state_entry *grown;
 
+	consortium_key(key, h->repo, consortium_tree);
 	for (size_t i = 0; i < h->nstates; i++)
-		if (cs_oid_cmp(&h->states[i].consortium, consortium_tree) == 0)
+		if (memcmp(h->states[i].consortium, key, sizeof(key)) == 0)
 			return h->states[i].state;
 	if ((grown = realloc(h->states,
 			     (h->nstates + 1) * sizeof(*grown))) == NULL)
 		return NULL;
 	h->states = grown;
-	h->states[h->nstates].consortium = *consortium_tree;
+	memcpy(h->states[h->nstates].consortium, key, sizeof(key));
 	h->states[h->nstates].state = NULL;
 	if (cs_repo_tree_write(&tree, h->repo, &root, 1) < 0 ||
 	    cs_consortium_load(&h->states[h->nstates].state, h->repo, &tree) <

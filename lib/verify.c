@@ -79,7 +79,7 @@ typedef struct {
 } oid_index;
 
 typedef struct {
-	cs_oid consortium_tree;
+	cs_oid consortium_tree[4]; /* see consortium_key() */
 	cs_consortium *state;
 	char *error;
 } state_entry;
@@ -309,14 +309,32 @@ pass_signatures(vctx *v, unsigned threads)
 }
 
 /*
- * The consortium as of a tree, cached by the id of its consortium/ subtree
- * (consortium changes are rare, so there are few distinct states).
+ * What a consortium state depends on: the ids of members.json, policy.json,
+ * protocol.json and schema/ in the consortium folder `sub` (zeros when
+ * absent).  Not the folder's own id: consortium/duplicates.json and the
+ * root approval change it without changing the state.
+ */
+static void
+consortium_key(cs_oid key[4], cs_repo *repo, const cs_oid *sub)
+{
+	static const char *const names[4] = {"members.json", "policy.json",
+					     "protocol.json", "schema"};
+
+	for (int i = 0; i < 4; i++)
+		if (cs_repo_tree_lookup(&key[i], NULL, repo, sub, names[i]) < 0)
+			memset(&key[i], 0, sizeof(key[i]));
+}
+
+/*
+ * The consortium as of a tree, cached by consortium_key() (changes of
+ * members, policy, protocol or schemas are rare, so there are few distinct
+ * states).
  * Returns NULL with the reason in *why when the files are broken.
  */
 static const cs_consortium *
 state_at(vctx *v, const cs_oid *tree, const char **why)
 {
-	cs_oid sub;
+	cs_oid sub, key[4];
 	state_entry *e;
 	int error;
 
@@ -325,8 +343,9 @@ state_at(vctx *v, const cs_oid *tree, const char **why)
 		*why = "the consortium files are missing";
 		return NULL;
 	}
+	consortium_key(key, v->repo, &sub);
 	for (size_t i = 0; i < v->nstates; i++)
-		if (cs_oid_cmp(&v->states[i].consortium_tree, &sub) == 0) {
+		if (memcmp(v->states[i].consortium_tree, key, sizeof(key)) == 0) {
 			*why = v->states[i].error;
 			return v->states[i].state;
 		}
@@ -342,7 +361,7 @@ state_at(vctx *v, const cs_oid *tree, const char **why)
 		v->capstates = cap;
 	}
 	e = &v->states[v->nstates++];
-	e->consortium_tree = sub;
+	memcpy(e->consortium_tree, key, sizeof(key));
 	e->state = NULL;
 	e->error = NULL;
 	if ((error = cs_consortium_load(&e->state, v->repo, tree)) < 0)

@@ -158,7 +158,8 @@ for n in ms2 alcs coord; do
 		log --show-signature --format='%H %an' main >sig.log 2>&1
 	good=$(grep -c '^Good "git" signature for ' sig.log || true)
 	eq "Good signatures on $n" "$good" "$count"
-	if grep -qi 'bad\|no signature\|can.t' sig.log; then
+	# git's words for a problem, not parts of commit ids ("…cebad1…").
+	if grep -qiw 'bad\|no signature\|can.t' sig.log; then
 		cat sig.log >&2
 		fail "git log --show-signature on $n reports a problem"
 	fi

@@ -46,7 +46,7 @@
 /* Places are shared from this distance down. */
 #define CS_DUPLICATES_NEAR_METRES 300.0
 
-/* A limit on the work of one search: pairs of records compared in full. */
+/* A limit on the work of one search: index entries looked at. */
 #define CS_DUPLICATES_MAX_CHECKS 20000000
 
 /*
@@ -80,7 +80,9 @@ double cs_duplicates_name_similarity(const char *a, const char *b);
  *
  * with a < b, sorted by ids: the same records give the same array in any
  * order.  "score" is the names' Jaccard index rounded to 2 decimals.
- * CS_ELIMIT beyond CS_DUPLICATES_MAX_CHECKS comparisons.
+ * CS_ELIMIT when the search would look at more than
+ * CS_DUPLICATES_MAX_CHECKS index entries (a map where thousands of records
+ * share a name and a place).
  */
 int cs_duplicates_find_in(json_t **out, const json_t *records,
 			  const json_t *decisions);
