@@ -35,6 +35,7 @@ consortium_schema(const char *path, const json_t *doc)
 		{"policy.json", "policy.schema.json"},
 		{"default-policy.json", "policy.schema.json"},
 		{"protocol.json", "protocol.schema.json"},
+		{"duplicates.json", "duplicates.schema.json"},
 	};
 	const char *base = strrchr(path, '/');
 
