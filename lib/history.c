@@ -600,15 +600,37 @@ touched(cs_history *h, const hnode *node, const char *path)
 	return a != b || (a == 0 && cs_oid_cmp(&now, &before) != 0);
 }
 
+/* Whether an edit's version of a record holds `value` at `field` (NULL
+ * value: absent; "" field: the whole record). */
+static int
+holds_value(tmerge *m, const hnode *node, const char *path, const char *field,
+	    const json_t *value)
+{
+	cs_oid blob;
+	json_t *record = NULL;
+	int same;
+
+	if (blob_at(&blob, m->h->repo, &node->tree, path) == 0)
+		read_json(&record, m, &blob, path);
+	same = json_same(record && *field ? cs_json_pointer_get(record, field)
+					  : record,
+			 value);
+	json_decref(record);
+	return same;
+}
+
 /*
- * The edit a side's version of a file is attributed to: among the side's
- * edits outside the common history that changed the file, those no other
- * of them descends from, and of these the smallest id.  Independent of the
- * order the graph was loaded in, so every node writes the same conflict
- * file.  Falls back to the side's head.
+ * The edit a side's candidate value is attributed to: among the side's
+ * edits outside the common history that changed the record and whose
+ * version holds that value at the field (or, failing those, that changed
+ * `alt_path`: the conflict file a resolution wrote), those no other of them
+ * descends from, and of these the smallest id.  Independent of the order
+ * the graph was loaded in, so every node writes the same conflict file.
+ * Falls back to the side's head.
  */
 static void
-writer(char hex[CS_OID_HEXSZ + 1], tmerge *m, int side, const char *path)
+writer(char hex[CS_OID_HEXSZ + 1], tmerge *m, int side, const char *path,
+       const char *field, const json_t *value, const char *alt_path)
 {
 	cs_history *h = m->h;
 	size_t nbits = m->nbits, n = 0;
@@ -616,13 +638,21 @@ writer(char hex[CS_OID_HEXSZ + 1], tmerge *m, int side, const char *path)
 	uint8_t *below;
 	const cs_oid *best = NULL;
 
-	for (size_t k = 0; found && k < nbits && k <= (size_t)m->side[side];
-	     k++) {
-		const hnode *node = &h->nodes[k];
+	for (int pass = 0; found && pass < 2 && n == 0; pass++) {
+		const char *p = pass == 0 ? path : alt_path;
 
-		if (HAS(m->side_anc[side], k) && !HAS(m->common, k) &&
-		    !node->is_merge && touched(h, node, path))
-			found[n++] = (int)k;
+		if (p == NULL)
+			continue;
+		for (size_t k = 0; k < nbits && k <= (size_t)m->side[side];
+		     k++) {
+			const hnode *node = &h->nodes[k];
+
+			if (HAS(m->side_anc[side], k) && !HAS(m->common, k) &&
+			    !node->is_merge && touched(h, node, p) &&
+			    (pass == 1 || field == NULL ||
+			     holds_value(m, node, path, field, value)))
+				found[n++] = (int)k;
+		}
 	}
 	/* Leave out an edit that another found edit descends from. */
 	below = calloc(n + 1, 1);
@@ -830,8 +860,6 @@ record_file(cs_oid *out, int *absent, tmerge *m, const char *path,
 		}
 	}
 	if (conflicts.count) {
-		writer(hex[0], m, 0, path);
-		writer(hex[1], m, 1, path);
 		if ((doc = new_conflict_doc(m, path)) == NULL) {
 			error = cs_error_set(CS_ERROR, "out of memory");
 			goto done;
@@ -839,6 +867,8 @@ record_file(cs_oid *out, int *absent, tmerge *m, const char *path,
 		for (size_t i = 0; i < conflicts.count; i++) {
 			cs_field_conflict *c = &conflicts.items[i];
 
+			writer(hex[0], m, 0, path, c->pointer, c->ours, NULL);
+			writer(hex[1], m, 1, path, c->pointer, c->theirs, NULL);
 			add_open(doc, c->pointer, c->base,
 				 json_pack("[o, o]", candidate(c->ours, hex[0]),
 					   candidate(c->theirs, hex[1])));
@@ -924,8 +954,15 @@ reopen_check(tmerge *m, json_t *merged_doc, const json_t *marker, int holder)
 	    json_same(cs_json_pointer_get(other, field), cs_json_pointer_get(base, field)))
 		goto done;
 	/* Reopen. */
-	writer(hex[0], m, holder - 1, path);
-	writer(hex[1], m, holder == 1 ? 1 : 0, path);
+	{
+		char *cpath = conflict_path_of(json_string_value(
+			json_object_get(merged_doc, "id")));
+
+		writer(hex[0], m, holder - 1, path, field, chosen, cpath);
+		writer(hex[1], m, holder == 1 ? 1 : 0, path, field,
+		       cs_json_pointer_get(other, field), NULL);
+		free(cpath);
+	}
 	add_open(merged_doc, field, cs_json_pointer_get(base, field),
 		 json_pack("[o, o]", candidate(chosen, hex[0]),
 			   candidate(cs_json_pointer_get(other, field), hex[1])));
