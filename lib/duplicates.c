@@ -40,6 +40,16 @@
 
 enum { T_ORG, T_LOC, T_SVC, NTYPES };
 
+
+/* qsort, but for an empty list too (qsort's pointer must not be NULL). */
+static void
+sort_n(void *base, size_t n, size_t size,
+       int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 static const char *const kinds[NTYPES] = {"organization", "location",
 					  "service"};
 
@@ -166,8 +176,8 @@ cs_duplicates_name_similarity(const char *a, const char *b)
 		goto done;
 	if (na == 0 || nb == 0)
 		goto done;
-	qsort(wa, na, sizeof(*wa), str_cmp);
-	qsort(wb, nb, sizeof(*wb), str_cmp);
+	sort_n(wa, na, sizeof(*wa), str_cmp);
+	sort_n(wb, nb, sizeof(*wb), str_cmp);
 	while (i < na && j < nb) {
 		int c = strcmp(wa[i], wb[j]);
 
@@ -225,7 +235,7 @@ pairs_of(id_pair **out, size_t *count, const json_t *list)
 		memcpy(pairs[n].b, c < 0 ? b : a, 37);
 		n++;
 	}
-	qsort(pairs, n, sizeof(*pairs), pair_cmp);
+	sort_n(pairs, n, sizeof(*pairs), pair_cmp);
 	for (i = 0; i < n; i++)
 		if (k == 0 || pair_cmp(&pairs[k - 1], &pairs[i]) != 0)
 			pairs[k++] = pairs[i];
@@ -653,7 +663,7 @@ number_owners(dset *d)
 		return cs_error_set(CS_ERROR, "out of memory");
 	for (size_t i = 0; i < d->n; i++)
 		owners[i] = d->items[i].owner;
-	qsort(owners, d->n, sizeof(*owners), str_cmp);
+	sort_n(owners, d->n, sizeof(*owners), str_cmp);
 	for (size_t i = 0; i < d->n; i++)
 		if (n == 0 || strcmp(owners[n - 1], owners[i]) != 0)
 			owners[n++] = owners[i];
@@ -683,7 +693,7 @@ resolve_places(dset *d)
 	for (size_t i = 0; i < d->n; i++)
 		if (d->items[i].commune)
 			refs[nrefs++] = (commune_ref){d->items[i].commune, i};
-	qsort(refs, nrefs, sizeof(*refs), commune_ref_cmp);
+	sort_n(refs, nrefs, sizeof(*refs), commune_ref_cmp);
 	for (size_t r = 0; r < nrefs; r++) {
 		if (r == 0 || strcmp(refs[r - 1].key, refs[r].key) != 0)
 			d->labels[d->nlabels++] =
@@ -713,7 +723,7 @@ resolve_places(dset *d)
 		rec *it = &d->items[i];
 		size_t k = 0;
 
-		qsort(it->communes, it->ncommunes, sizeof(*it->communes),
+		sort_n(it->communes, it->ncommunes, sizeof(*it->communes),
 		      u32_cmp);
 		for (size_t c = 0; c < it->ncommunes; c++)
 			if (k == 0 || it->communes[k - 1] != it->communes[c])
@@ -802,7 +812,7 @@ rank_tokens(dset *d)
 		goto done;
 	/* Words are unique within a record, so a word's references count
 	 * the records that hold it. */
-	qsort(refs, nrefs, sizeof(*refs), word_ref_cmp);
+	sort_n(refs, nrefs, sizeof(*refs), word_ref_cmp);
 	if ((vocab = calloc(nrefs + 1, sizeof(*vocab))) == NULL ||
 	    (rank_of_ref = calloc(nrefs + 1, sizeof(*rank_of_ref))) == NULL) {
 		error = cs_error_set(CS_ERROR, "out of memory");
@@ -813,7 +823,7 @@ rank_tokens(dset *d)
 			vocab[nvocab++] = (vocab_entry){0, refs[r].word, r};
 		vocab[nvocab - 1].df++;
 	}
-	qsort(vocab, nvocab, sizeof(*vocab), vocab_cmp);
+	sort_n(vocab, nvocab, sizeof(*vocab), vocab_cmp);
 	for (size_t v = 0; v < nvocab; v++)
 		for (size_t r = vocab[v].first; r < vocab[v].first + vocab[v].df;
 		     r++)
@@ -830,7 +840,7 @@ rank_tokens(dset *d)
 		it->tok[it->ntok++] = rank_of_ref[r];
 	}
 	for (size_t i = 0; i < d->n; i++)
-		qsort(d->items[i].tok, d->items[i].ntok,
+		sort_n(d->items[i].tok, d->items[i].ntok,
 		      sizeof(*d->items[i].tok), u32_cmp);
 done:
 	for (size_t r = 0; r < nrefs; r++)
@@ -966,7 +976,7 @@ index_build(ientry **out, size_t *count, const dset *d)
 		free(entries);
 		return error;
 	}
-	qsort(entries, n, sizeof(*entries), ientry_cmp);
+	sort_n(entries, n, sizeof(*entries), ientry_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || ientry_cmp(&entries[k - 1], &entries[i]) != 0)
 			entries[k++] = entries[i];
@@ -1141,6 +1151,8 @@ pair_excluded(const id_pair *distinct, size_t ndistinct, const rec *a,
 {
 	id_pair key;
 
+	if (ndistinct == 0)
+		return 0;
 	memcpy(key.a, a->id, 37);
 	memcpy(key.b, b->id, 37);
 	return bsearch(&key, distinct, ndistinct, sizeof(*distinct),
@@ -1239,7 +1251,7 @@ dset_find(json_t **out, dset *d, const json_t *decisions)
 		goto done;
 
 	/* One record per id, in id order. */
-	qsort(d->items, d->n, sizeof(*d->items), item_cmp);
+	sort_n(d->items, d->n, sizeof(*d->items), item_cmp);
 	for (size_t i = 0; i < d->n; i++) {
 		if (k && strcmp(d->items[k - 1].id, d->items[i].id) == 0)
 			item_clear(&d->items[i]);
@@ -1274,7 +1286,7 @@ dset_find(json_t **out, dset *d, const json_t *decisions)
 		s.found.n = 0;
 		if ((error = probe_all(&s, i)) < 0)
 			goto done;
-		qsort(s.found.items, s.found.n, sizeof(*s.found.items),
+		sort_n(s.found.items, s.found.n, sizeof(*s.found.items),
 		      u32_cmp);
 		for (size_t f = 0; f < s.found.n; f++) {
 			const rec *other = &d->items[s.found.items[f]];
