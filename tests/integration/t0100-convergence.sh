@@ -1,19 +1,26 @@
 #!/bin/sh
-# Convergence and no silent loss, as a property (DESIGN §6, §12): for each
-# seed, 3 to 5 nodes make random concurrent signed edits, sync pairwise in
-# random order and around a ring "at the same time", the coordinator
-# resolves conflicts while partners change the same fields, and revokes a
-# partner who goes on editing offline.  After syncing until nothing
-# changes, every node has the same main, every node verifies, no valid edit
-# or resolution is silently lost, and the revoked key's later edits are
-# nowhere.  tests/integration/tools/convergence.py does the work; its
-# docstring says what is checked.
+# Convergence and no silent loss, as a property (DESIGN §6, §12).  For each
+# seed, 3 to 5 nodes make random concurrent signed edits (text and set
+# fields, confirm, publish, retire, rm, drafts resumed on an old base), sync
+# pairwise in random order and around a ring "at the same time"; the
+# coordinator resolves conflicts while partners change the same fields, and
+# revokes a partner who goes on editing offline.  After syncing until
+# nothing changes: every node has the same main and verifies; no
+# acknowledged edit of a valid key is missing; every field a valid edit
+# changed is in the map, a candidate of an open conflict, or superseded by
+# an edit or resolution that saw it; no resolution is silently overridden;
+# each conflict candidate names an edit holding its value; the revoked
+# key's later edits are nowhere.  tests/integration/tools/convergence.py
+# drives it (its docstring lists the checks), convergence_oracle.py checks
+# the final history with stock git.
 #
 #   CONVERGENCE_SEEDS="3 17"   run these seeds only (default: 1..4 and one
 #                              random one, printed first)
 #   CONVERGENCE_ROUNDS=N       rounds of operations per seed (default 4)
 #   CONVERGENCE_JOBS=N         seeds run at once (default 2)
 #   CONVERGENCE_KEEP=DIR       keep every seed's nodes in DIR
+#   CONVERGENCE_STRICT=1       fail (not only warn) on conflict candidates
+#                              attributed to an edit without their value
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -35,6 +42,9 @@ set -- "$@" --seeds "$CONVERGENCE_SEEDS"
 
 if [ -n "${CONVERGENCE_KEEP:-}" ]; then
 	set -- "$@" --keep
+fi
+if [ -n "${CONVERGENCE_STRICT:-}" ]; then
+	set -- "$@" --strict-attribution
 fi
 $PY "$libdir/tools/convergence.py" "$@" >&2 ||
 	fail "the convergence property does not hold (the seeds and how to rerun them are above)"
