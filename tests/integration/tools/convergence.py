@@ -361,8 +361,10 @@ class Seed:
         return self.rng.choices(fields, weights)[0]
 
     def expect_write_rc(self, org):
-        """Writes of the revoked partner are refused once its node holds
-        the revocation."""
+        """A write may be refused (1: the revoked partner, a lifecycle step
+        the record's status does not allow...): it is logged.  ack() fails
+        the seed if the revoked partner's node, holding the revocation,
+        acknowledges a write."""
         return (0, 1)
 
     # -- operations
@@ -923,7 +925,9 @@ def main():
         print("\n".join("    " + line for line in log[-80:]))
         print("--- seed %d: %s" % (seed, err))
         print("--- rerun this seed alone: CONVERGENCE_SEEDS=%d sh"
-              " tests/integration/t0100-convergence.sh" % seed, flush=True)
+              " tests/integration/t0100-convergence.sh (the operations are"
+              " the same; commit ids are not, and a failure that depends on"
+              " how they sort may take a few runs)" % seed, flush=True)
     print("convergence: %d seed(s), %d failed%s, %.1f s"
           % (len(seeds), len(failed),
              (" (" + " ".join(map(str, failed)) + ")") if failed else "",
