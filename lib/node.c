@@ -17,6 +17,7 @@
 #include "cartosync/error.h"
 #include "cartosync/json.h"
 #include "cartosync/node.h"
+#include "cartosync/tls.h"
 #include "cartosync/record.h"
 #include "cartosync/sshsig.h"
 #include "cartosync/verify.h"
@@ -353,11 +354,9 @@ int
 cs_node_tls_hash(char **out, cs_node *node)
 {
 	char *path = join(node->dir, CS_NODE_TLS_KEY);
-	unsigned char *der = NULL, digest[SHA256_DIGEST_LENGTH];
 	EVP_PKEY *pkey = NULL;
 	FILE *f = NULL;
-	char *hex = NULL;
-	int len, error = CS_ERROR;
+	int error;
 
 	*out = NULL;
 	if (path == NULL || (f = fopen(path, "r")) == NULL) {
@@ -365,23 +364,14 @@ cs_node_tls_hash(char **out, cs_node *node)
 				     path ? path : "");
 		goto done;
 	}
-	if ((pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL ||
-	    (len = i2d_PUBKEY(pkey, &der)) <= 0) {
+	if ((pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {
 		error = cs_error_set(CS_EINVALID, "%s is not a TLS key", path);
 		goto done;
 	}
-	SHA256(der, (size_t)len, digest);
-	if ((hex = malloc(7 + 2 * sizeof(digest) + 1)) == NULL)
-		goto done;
-	memcpy(hex, "sha256:", 7);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 7 + 2 * i, 3, "%02x", digest[i]);
-	*out = hex;
-	error = 0;
+	error = cs_tls_key_hash(out, pkey);
 done:
 	if (f)
 		fclose(f);
-	OPENSSL_free(der);
 	EVP_PKEY_free(pkey);
 	free(path);
 	return error;
