@@ -977,6 +977,118 @@ done:
 	return error;
 }
 
+/* A marker for `field` that `doc` holds and `other` does not, or NULL. */
+static const json_t *
+unseen_marker(const json_t *doc, const json_t *other, const char *field)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "resolved"), i, v) {
+		const char *f = json_string_value(json_object_get(v, "field"));
+
+		if (f && strcmp(f, field) == 0 && !has_marker(other, v))
+			return v;
+	}
+	return NULL;
+}
+
+/* Whether `value` is among an open entry's candidates. */
+static int
+is_candidate(const json_t *entry, const json_t *value)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(entry, "candidates"), i, c) {
+		if (json_same(json_object_get(c, "value"), value))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * An open conflict that only side `holder` holds: the other side has not
+ * seen it.  If the other side changed the field, its value is one more
+ * candidate -- also when it equals the value the record keeps while the
+ * conflict is open, which a three-way merge would take for no change at
+ * all and a later resolution would then silently override
+ * (docs/merge.md "Changes that did not see a conflict").
+ */
+static int
+unseen_conflict_check(tmerge *m, json_t *merged_doc, const char *field,
+		      int holder)
+{
+	const char *path = json_string_value(json_object_get(merged_doc,
+							      "record"));
+	json_t *entry = json_object_get(json_object_get(merged_doc, "conflicts"),
+					field);
+	json_t *base = NULL, *other = NULL;
+	const json_t *value;
+	int changer = holder == 1 ? 2 : 1;
+	char hex[CS_OID_HEXSZ + 1];
+
+	if (entry == NULL || path == NULL || strncmp(path, "records/", 8))
+		return 0;
+	base = side_record(m, 0, path);
+	other = side_record(m, changer, path);
+	if (base == NULL || other == NULL)
+		goto done; /* added or deleted: the record merge judges it */
+	value = *field ? cs_json_pointer_get(other, field) : other;
+	if (json_same(value, *field ? cs_json_pointer_get(base, field) : base) ||
+	    is_candidate(entry, value))
+		goto done;
+	writer(hex, m, changer - 1, path, field, value, NULL);
+	add_open(merged_doc, field, json_object_get(entry, "base"),
+		 json_pack("[o]", candidate(value, hex)));
+	m->h->conflicts_found++;
+done:
+	json_decref(base);
+	json_decref(other);
+	return 0;
+}
+
+/*
+ * A conflict that side `resolver` resolved (it dropped the entry and holds
+ * a marker the other side lacks) while the other side added candidates to
+ * it: those candidates were not seen by the resolution, so the conflict
+ * stays open with them and the resolution's value (docs/merge.md
+ * "Resolutions").  NULL when the other side added nothing.
+ */
+static json_t *
+resolved_meanwhile(tmerge *m, const json_t *base_entry,
+		   const json_t *other_entry, const json_t *marker,
+		   const json_t *doc, const char *field, int resolver)
+{
+	json_t *out, *cands, *c;
+	size_t i;
+	char hex[CS_OID_HEXSZ + 1];
+	char *cpath;
+
+	cands = json_array();
+	json_array_foreach(json_object_get(other_entry, "candidates"), i, c) {
+		const json_t *v = json_object_get(c, "value");
+
+		if (!is_candidate(base_entry, v) &&
+		    !json_same(v, json_object_get(marker, "value")))
+			json_array_append(cands, c);
+	}
+	if (json_array_size(cands) == 0) {
+		json_decref(cands);
+		return NULL;
+	}
+	cpath = conflict_path_of(json_string_value(json_object_get(doc, "id")));
+	writer(hex, m, resolver - 1,
+	       json_string_value(json_object_get(doc, "record")), field,
+	       json_object_get(marker, "value"), cpath);
+	free(cpath);
+	json_array_append_new(cands, candidate(json_object_get(marker, "value"),
+					       hex));
+	out = json_deep_copy(other_entry);
+	json_object_set_new(out, "candidates", sorted_unique(cands));
+	return out;
+}
+
 /* Three-way merge of one open-conflict entry. */
 static json_t *
 merge_open_entry(const json_t *b, const json_t *o, const json_t *t)
@@ -1037,16 +1149,23 @@ conflict_file(cs_oid *out, int *absent, tmerge *m, const char *path,
 		keys = sorted_unique(keys);
 		json_array_foreach(keys, i, v) {
 			const char *f = json_string_value(v);
-			json_t *e = merge_open_entry(
-				json_object_get(json_object_get(doc[0],
-								"conflicts"),
-						f),
-				json_object_get(json_object_get(doc[1],
-								"conflicts"),
-						f),
-				json_object_get(json_object_get(doc[2],
-								"conflicts"),
-						f));
+			const json_t *eb = json_object_get(
+				json_object_get(doc[0], "conflicts"), f);
+			const json_t *eo = json_object_get(
+				json_object_get(doc[1], "conflicts"), f);
+			const json_t *et = json_object_get(
+				json_object_get(doc[2], "conflicts"), f);
+			const json_t *mk;
+			json_t *e = NULL;
+
+			if (eb && !eo && et && !json_same(et, eb) &&
+			    (mk = unseen_marker(doc[1], doc[2], f)) != NULL)
+				e = resolved_meanwhile(m, eb, et, mk, any, f, 1);
+			else if (eb && eo && !et && !json_same(eo, eb) &&
+				 (mk = unseen_marker(doc[2], doc[1], f)) != NULL)
+				e = resolved_meanwhile(m, eb, eo, mk, any, f, 2);
+			else
+				e = merge_open_entry(eb, eo, et);
 
 			if (e)
 				json_object_set_new(open, f, e);
@@ -1064,6 +1183,19 @@ conflict_file(cs_oid *out, int *absent, tmerge *m, const char *path,
 		json_array_foreach(json_object_get(doc[s], "resolved"), i, v) {
 			if (!has_marker(doc[s == 1 ? 2 : 1], v) &&
 			    (error = reopen_check(m, merged, v, s)) < 0)
+				goto done;
+		}
+	}
+	for (int s = 1; s <= 2; s++) {
+		const json_t *other = doc[s == 1 ? 2 : 1];
+
+		json_object_foreach(json_object_get(doc[s], "conflicts"), key,
+				    v) {
+			if (json_object_get(json_object_get(other, "conflicts"),
+					    key) == NULL &&
+			    unseen_marker(other, doc[s], key) == NULL &&
+			    (error = unseen_conflict_check(m, merged, key, s)) <
+				    0)
 				goto done;
 		}
 	}
