@@ -663,6 +663,29 @@ done:
 	return error;
 }
 
+/*
+ * The same change applied to main's tree, judged by the consortium main
+ * holds: only a refusal of authority counts (the merge settles anything
+ * else).
+ */
+static int
+authority_now(cs_node *node, const cs_oid *main_id,
+	      const cs_tree_update *updates, size_t count, const cs_key *key)
+{
+	cs_oid main_tree, tree;
+	int error;
+
+	if ((error = cs_repo_commit_tree(&main_tree, node->repo, main_id)) <
+		    0 ||
+	    (error = cs_repo_tree_update(&tree, node->repo, &main_tree,
+					 updates, count)) < 0)
+		return error;
+	error = cs_verify_edit_preflight(node->repo, main_id, &tree, key);
+	if (error == CS_EPERM)
+		return cs_error_prefix(error, "as of this node's main");
+	return 0;
+}
+
 int
 cs_node_commit(cs_oid *out, int *in_main, cs_node *node, const cs_oid *base,
 	       const cs_tree_update *updates, size_t count,
@@ -695,14 +718,20 @@ cs_node_commit(cs_oid *out, int *in_main, cs_node *node, const cs_oid *base,
 	    (error = cs_verify_edit_preflight(node->repo, base, &tree, key)) <
 		    0)
 		goto done;
-	if ((error = sign_and_write(&commit, node, key, base, &tree,
-				    message)) < 0)
-		goto done;
-
 	error = cs_repo_ref_read(&main_id, node->repo, CS_REF_MAIN);
 	if (error < 0 && error != CS_ENOTFOUND)
 		goto done;
 	has_main = error == 0;
+	/* An edit on an older base must also be allowed by what the node
+	 * holds now: a revocation or a narrowed policy it knows of would
+	 * reject the edit the moment it is merged (docs/protocol.md §4). */
+	if (base && has_main && cs_oid_cmp(&main_id, base) != 0 &&
+	    (error = authority_now(node, &main_id, updates, count, key)) < 0)
+		goto done;
+	if ((error = sign_and_write(&commit, node, key, base, &tree,
+				    message)) < 0)
+		goto done;
+
 	if ((!has_main && base == NULL) ||
 	    (has_main && base && cs_oid_cmp(&main_id, base) == 0)) {
 		error = cs_repo_ref_cas(node->repo, CS_REF_MAIN, &commit,

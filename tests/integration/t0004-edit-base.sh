@@ -227,5 +227,21 @@ err_has "no record"
 run 2 cs -C ms2 edit
 run 2 cs -C ms2 edit "$svc" --bogus
 
+# A draft resumed after the node learnt its key was revoked: refused, and
+# kept (the edit would be rejected the moment it is merged, and the node
+# would carry an edit it cannot integrate).
+editor failing 'exit 3'
+edit 1 failing
+run 0 cs -C ms2 fetch coord --peer coord
+run 0 cs -C coord members revoke "$(fingerprint ms2)"
+run 0 cs -C ms2 fetch coord --peer coord
+editor rename 'jq ".name = \"Late\"" "$1" >"$1.tmp" && mv "$1.tmp" "$1"'
+before=$(main_of ms2)
+edit 1 rename
+err_has "cannot write" "is revoked" "your draft is kept"
+eq "main after a refused edit" "$(main_of ms2)" "$before"
+eq "edits held after a refused edit" \
+	"$(git -C ms2 for-each-ref refs/cartosync/edits | wc -l)" 0
+
 verify_ok ms2
 done_ok
