@@ -56,12 +56,14 @@ cli_integrate(cli_ctx *cli, cs_node *node)
 	cs_oid_fmt(hex, &result.main);
 	if (cli->json) {
 		json_t *out = json_pack(
-			"{s:s, s:b, s:I, s:I, s:I, s:I}", "main", hex,
+			"{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "main", hex,
 			"changed", result.changed, "tips",
 			(json_int_t)result.tips, "merges",
 			(json_int_t)result.merges, "conflicts",
 			(json_int_t)result.conflicts, "rejected",
-			(json_int_t)result.rejected);
+			(json_int_t)result.rejected, "reapplied",
+			(json_int_t)result.reapplied, "not_reapplied",
+			(json_int_t)result.not_reapplied);
 
 		cli_print_json(out);
 		json_decref(out);
@@ -70,6 +72,17 @@ cli_integrate(cli_ctx *cli, cs_node *node)
 		cli_say("%zu held head%s left out: %s not verify\n",
 			result.rejected, result.rejected == 1 ? "" : "s",
 			result.rejected == 1 ? "it does" : "they do");
+	if (result.reapplied)
+		cli_say("%zu edit%s of this node re-applied on valid history,"
+			" re-signed\n",
+			result.reapplied, result.reapplied == 1 ? "" : "s");
+	if (result.not_reapplied)
+		cli_say("%zu edit%s of this node stand%s on history that does"
+			" not verify and could not be re-applied: kept under"
+			" refs/cartosync/reapply/\n",
+			result.not_reapplied,
+			result.not_reapplied == 1 ? "" : "s",
+			result.not_reapplied == 1 ? "s" : "");
 	cli_say("main %s %.12s (%zu edit%s folded, %zu merge%s made",
 		result.changed ? "is now" : "stays", hex, result.tips,
 		result.tips == 1 ? "" : "s", result.merges,

@@ -8,6 +8,9 @@
 #include "cartosync/record.h"
 #include "cartosync/repo.h"
 #include "cartosync/sync.h"
+#include "cartosync/merge.h"
+#include "cartosync/json.h"
+#include "cartosync/key.h"
 
 typedef struct {
 	cs_oid *ids;
@@ -159,6 +162,305 @@ ref_list_clear(ref_list *l)
 	free(l->ids);
 }
 
+/*
+ * Whether `c` is an edit this node signed: its author is the node's
+ * organisation with the node's key fingerprint as address.
+ */
+static int
+own_edit(cs_node *node, const cs_commit *c)
+{
+	const cs_key *key = NULL;
+	char *fp;
+	int own;
+
+	if (c->kind != CS_COMMIT_EDIT || c->parent_count != 1 ||
+	    cs_node_key(&key, node) < 0 ||
+	    (fp = cs_key_fingerprint(key)) == NULL)
+		return 0;
+	own = c->author.email && strcmp(c->author.email, fp) == 0 &&
+	      c->author.name && strcmp(c->author.name, cs_node_org(node)) == 0;
+	free(fp);
+	return own;
+}
+
+static int
+keep_own_inherited(cs_node *node, const cs_verify_report *report)
+{
+	cs_repo *repo = cs_node_repo(node);
+
+	for (size_t i = 0; i < report->nissues; i++) {
+		const cs_verify_issue *is = &report->issues[i];
+		cs_commit *c = NULL;
+		char ref[128], hex[CS_OID_HEXSZ + 1];
+		cs_oid held;
+		int own;
+
+		if (!is->inherited ||
+		    cs_repo_read_commit(&c, repo, &is->commit) < 0)
+			continue;
+		own = own_edit(node, c);
+		cs_commit_free(c);
+		if (!own)
+			continue;
+		cs_oid_fmt(hex, &is->commit);
+		snprintf(ref, sizeof(ref), CS_REF_REAPPLY "%s", hex);
+		if (cs_repo_ref_read(&held, repo, ref) == 0)
+			continue;
+		if (cs_repo_ref_cas(repo, ref, &is->commit, NULL,
+				    "keep for re-applying") < 0)
+			return cs_error_prefix(CS_ERROR,
+					       "cannot keep edit %.12s", hex);
+	}
+	return 0;
+}
+
+/* ---- re-applying this node's edits on valid history ---- */
+
+typedef struct {
+	cs_oid from, to;
+} oid_pair;
+
+typedef struct {
+	cs_node *node;
+	const cs_oid *b_tree;
+	cs_tree_update *updates;
+	cs_oid *ids;
+	char **paths;
+	unsigned char *gone; /* the path is deleted */
+	size_t n, cap;
+	int error;
+} change_ctx;
+
+static json_t *
+read_record(cs_repo *repo, const cs_oid *blob, const char *path)
+{
+	char *buf = NULL;
+	size_t len;
+	json_t *v = NULL;
+
+	if (blob == NULL || cs_repo_read_blob(&buf, &len, repo, blob,
+						 CS_RECORD_MAX_BYTES) < 0)
+		return NULL;
+	cs_json_parse(&v, buf, len, path);
+	free(buf);
+	return v;
+}
+
+/*
+ * One path the edit changed, applied on the valid base: records field by
+ * field (the fields the edit changed win: its author wrote them), any
+ * other file as the edit left it.
+ */
+static int
+apply_change(const cs_tree_change *ch, void *payload)
+{
+	change_ctx *x = payload;
+	cs_repo *repo = cs_node_repo(x->node);
+	json_t *base = NULL, *ours = NULL, *theirs = NULL, *merged = NULL;
+	cs_field_conflicts conflicts = {NULL, 0};
+	cs_oid here, out;
+	const cs_oid *result = ch->new_id;
+	int has_here, error = 0;
+
+	has_here = cs_repo_tree_lookup(&here, NULL, repo, x->b_tree,
+				       ch->path) == 0;
+	if (strncmp(ch->path, "records/", 8) == 0 && ch->new_id &&
+	    ch->old_id && has_here) {
+		base = read_record(repo, ch->old_id, ch->path);
+		ours = read_record(repo, &here, ch->path);
+		theirs = read_record(repo, ch->new_id, ch->path);
+		if (base && ours && theirs &&
+		    cs_merge_record(&merged, base, ours, theirs, NULL,
+				    &conflicts) == 0 && merged) {
+			for (size_t i = 0; i < conflicts.count; i++) {
+				const char *ptr = conflicts.items[i].pointer;
+				json_t *v = *ptr ? cs_json_pointer_get(theirs,
+								       ptr)
+						 : NULL;
+
+				if (*ptr == '\0') {
+					json_decref(merged);
+					merged = json_deep_copy(theirs);
+					break;
+				}
+				cs_json_pointer_set(merged, ptr,
+						    v ? json_deep_copy(v)
+						      : NULL);
+			}
+			if ((error = cs_node_write_json(&out, x->node,
+							merged)) < 0)
+				goto done;
+			result = &out;
+		}
+	}
+	if ((result == NULL && !has_here) ||
+	    (result && has_here && cs_oid_cmp(result, &here) == 0))
+		goto done; /* already so on the valid base */
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 16;
+		cs_tree_update *u = realloc(x->updates, cap * sizeof(*u));
+		cs_oid *ids;
+		char **paths;
+		unsigned char *gone;
+
+		if (u)
+			x->updates = u;
+		gone = realloc(x->gone, cap);
+		if (gone)
+			x->gone = gone;
+		ids = realloc(x->ids, cap * sizeof(*ids));
+		if (ids)
+			x->ids = ids;
+		paths = realloc(x->paths, cap * sizeof(*paths));
+		if (paths)
+			x->paths = paths;
+		if (!u || !ids || !paths || !gone) {
+			error = cs_error_set(CS_ERROR, "out of memory");
+			goto done;
+		}
+		x->cap = cap;
+	}
+	if ((x->paths[x->n] = strdup(ch->path)) == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	x->gone[x->n] = result == NULL;
+	if (result)
+		x->ids[x->n] = *result;
+	x->n++;
+done:
+	cs_field_conflicts_clear(&conflicts);
+	json_decref(base);
+	json_decref(ours);
+	json_decref(theirs);
+	json_decref(merged);
+	return error;
+}
+
+/*
+ * The valid history an edit saw: from its parent down, the first valid
+ * commits (a valid commit's ancestors are all valid), and for an own edit
+ * already re-applied its new version.
+ */
+static int
+frontier_of(oid_list *out, cs_repo *repo, const cs_commit *edit,
+	    const cs_verify_report *report, const oid_pair *map, size_t nmap)
+{
+	oid_list todo = {NULL, 0, 0}, seen = {NULL, 0, 0};
+	int error = 0;
+
+	for (size_t p = 0; p < edit->parent_count; p++)
+		if ((error = collect_ref(NULL, &edit->parents[p], &todo)) < 0)
+			goto done;
+	while (todo.n) {
+		cs_oid id = todo.ids[--todo.n];
+		cs_commit *c = NULL;
+		int known = 0;
+
+		for (size_t i = 0; i < seen.n && !known; i++)
+			known = cs_oid_cmp(&seen.ids[i], &id) == 0;
+		if (known)
+			continue;
+		if ((error = collect_ref(NULL, &id, &seen)) < 0)
+			goto done;
+		for (size_t i = 0; i < nmap && !known; i++)
+			if (cs_oid_cmp(&map[i].from, &id) == 0) {
+				known = 1;
+				error = collect_ref(NULL, &map[i].to, out);
+			}
+		if (known) {
+			if (error < 0)
+				goto done;
+			continue;
+		}
+		if (!cs_verify_report_rejects(report, &id)) {
+			if ((error = collect_ref(NULL, &id, out)) < 0)
+				goto done;
+			continue;
+		}
+		if ((error = cs_repo_read_commit(&c, repo, &id)) < 0)
+			goto done;
+		for (size_t p = 0; p < c->parent_count && error == 0; p++)
+			error = collect_ref(NULL, &c->parents[p], &todo);
+		cs_commit_free(c);
+		if (error < 0)
+			goto done;
+	}
+done:
+	free(todo.ids);
+	free(seen.ids);
+	return error;
+}
+
+/* Re-apply one kept edit; *to gets its new version (or the base, when
+ * the valid history holds the change already). */
+static int
+reapply_one(cs_oid *to, cs_node *node, const cs_oid *id,
+	    const cs_verify_report *report, const oid_pair *map, size_t nmap)
+{
+	cs_repo *repo = cs_node_repo(node);
+	cs_commit *c = NULL;
+	cs_history *h = NULL;
+	oid_list frontier = {NULL, 0, 0};
+	change_ctx x;
+	cs_oid base, b_tree, p_tree, e_tree;
+	char hex[CS_OID_HEXSZ + 1], *message = NULL;
+	int in_main, error;
+
+	memset(&x, 0, sizeof(x));
+	cs_oid_fmt(hex, id);
+	if ((error = cs_repo_read_commit(&c, repo, id)) < 0 ||
+	    (error = frontier_of(&frontier, repo, c, report, map, nmap)) < 0)
+		goto done;
+	if (frontier.n == 0) {
+		error = cs_error_set(CS_EVERIFY, "edit %.12s stands on no valid"
+						 " history", hex);
+		goto done;
+	}
+	if ((error = cs_history_load(&h, repo, frontier.ids, frontier.n)) <
+		    0 ||
+	    (error = cs_history_fold(&base, h)) < 0 ||
+	    (error = cs_repo_commit_tree(&b_tree, repo, &base)) < 0 ||
+	    (error = cs_repo_commit_tree(&p_tree, repo, &c->parents[0])) < 0)
+		goto done;
+	e_tree = c->tree;
+	x.node = node;
+	x.b_tree = &b_tree;
+	if ((error = cs_repo_diff(repo, &p_tree, &e_tree, apply_change, &x)) <
+		    0 ||
+	    (error = x.error) < 0)
+		goto done;
+	if (x.n == 0) {
+		*to = base;
+		goto done;
+	}
+	for (size_t i = 0; i < x.n; i++) {
+		x.updates[i].path = x.paths[i];
+		x.updates[i].new_id = x.gone[i] ? NULL : &x.ids[i];
+	}
+	if (asprintf(&message, "%s\n\nRe-applied from %s, which stood on"
+			       " history that does not verify.",
+		     c->message ? c->message : "Edit", hex) < 0) {
+		message = NULL;
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	error = cs_node_commit(to, &in_main, node, &base, x.updates, x.n,
+			       message);
+done:
+	for (size_t i = 0; i < x.n; i++)
+		free(x.paths[i]);
+	free(x.paths);
+	free(x.gone);
+	free(x.ids);
+	free(x.updates);
+	free(message);
+	free(frontier.ids);
+	cs_history_free(h);
+	cs_commit_free(c);
+	return error;
+}
+
 /* The heads whose edits the node holds. */
 static int
 held_heads(ref_list *l, cs_repo *repo)
@@ -175,14 +477,15 @@ held_heads(ref_list *l, cs_repo *repo)
 	return 0;
 }
 
-int
-cs_sync_integrate(cs_integrate_result *result, cs_node *node)
+static int
+integrate_once(cs_integrate_result *result, cs_node *node)
 {
 	cs_repo *repo = cs_node_repo(node);
 	cs_history *history = NULL;
 	cs_verify_options opts;
 	ref_list heads = {NULL, NULL, 0, 0};
-	cs_oid genesis, old, *valid = NULL;
+	cs_oid genesis, old, *valid = NULL, *tips = NULL;
+	oid_list kept = {NULL, 0, 0};
 	size_t nvalid = 0;
 	int error, has_old;
 
@@ -199,11 +502,22 @@ cs_sync_integrate(cs_integrate_result *result, cs_node *node)
 	}
 
 	/* Judge every held head together: a revocation one of them holds
-	 * applies to the others. */
+	 * applies to the others.  The edits kept for re-applying are judged
+	 * too, so that their valid ancestors are known. */
+	if ((error = cs_repo_ref_foreach(repo, CS_REF_REAPPLY, collect_ref,
+					 &kept)) < 0)
+		goto done;
+	if ((tips = calloc(heads.n + kept.n + 1, sizeof(*tips))) == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	memcpy(tips, heads.ids, heads.n * sizeof(*tips));
+	if (kept.n)
+		memcpy(tips + heads.n, kept.ids, kept.n * sizeof(*tips));
 	memset(&opts, 0, sizeof(opts));
 	opts.genesis = &genesis;
-	opts.tips = heads.ids;
-	opts.ntips = heads.n;
+	opts.tips = tips;
+	opts.ntips = heads.n + kept.n;
 	opts.held = heads.ids;
 	opts.nheld = heads.n;
 	if ((error = cs_verify(&result->report, repo, &opts)) < 0)
@@ -233,6 +547,11 @@ cs_sync_integrate(cs_integrate_result *result, cs_node *node)
 				valid[nvalid++] = c->parents[p];
 		cs_commit_free(c);
 	}
+	/* This node's own edits that stand on an invalid commit are kept by
+	 * a ref until they are re-applied on valid history (reapply()):
+	 * main is about to leave them behind. */
+	if ((error = keep_own_inherited(node, result->report)) < 0)
+		goto done;
 	if (result->report->protocol) {
 		error = cs_error_set(CS_EPERM,
 				     "the consortium uses protocol version %d,"
@@ -250,10 +569,10 @@ cs_sync_integrate(cs_integrate_result *result, cs_node *node)
 	    (error = cs_history_fold(&result->main, history)) < 0)
 		goto done;
 	{
-		cs_oid *tips = NULL;
+		cs_oid *fold_tips = NULL;
 
-		if (cs_history_tips(&tips, &result->tips, history) == 0)
-			free(tips);
+		if (cs_history_tips(&fold_tips, &result->tips, history) == 0)
+			free(fold_tips);
 	}
 	result->merges = cs_history_merges_made(history);
 	result->conflicts = cs_history_conflicts_found(history);
@@ -276,17 +595,97 @@ cs_sync_integrate(cs_integrate_result *result, cs_node *node)
 			cs_repo_ref_cas(repo, heads.names[i], NULL,
 					&heads.ids[i], NULL);
 	}
-	if (result->rejected == 0) {
-		cs_verify_report_free(result->report);
-		result->report = NULL;
-	}
 	error = 0;
 done:
 	cs_repo_unlock(repo);
 	cs_history_free(history);
 	ref_list_clear(&heads);
 	free(valid);
+	free(tips);
+	free(kept.ids);
 	return error;
+}
+
+/*
+ * Re-apply the kept edits, parents first, each on the valid history it saw
+ * (DESIGN.md §5): *count gets how many were committed anew.  An edit that
+ * cannot be re-applied (this node's key may no longer write it, say) stays
+ * kept and is reported.
+ */
+static int
+reapply_kept(size_t *count, size_t *failed, cs_node *node,
+	     const cs_verify_report *report)
+{
+	cs_repo *repo = cs_node_repo(node);
+	oid_list kept = {NULL, 0, 0};
+	cs_oid *order = NULL;
+	oid_pair *map = NULL;
+	size_t norder = 0, nmap = 0;
+	int error;
+
+	*count = *failed = 0;
+	if ((error = cs_repo_ref_foreach(repo, CS_REF_REAPPLY, collect_ref,
+					 &kept)) < 0 ||
+	    kept.n == 0)
+		goto done;
+	if ((error = cs_repo_topo_order(&order, &norder, repo, kept.ids,
+					kept.n)) < 0 ||
+	    (map = calloc(kept.n, sizeof(*map))) == NULL) {
+		if (error == 0)
+			error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < norder; i++) {
+		char ref[128], hex[CS_OID_HEXSZ + 1];
+		int is_kept = 0;
+		cs_oid to;
+
+		for (size_t k = 0; k < kept.n && !is_kept; k++)
+			is_kept = cs_oid_cmp(&kept.ids[k], &order[i]) == 0;
+		if (!is_kept)
+			continue;
+		cs_oid_fmt(hex, &order[i]);
+		if (reapply_one(&to, node, &order[i], report, map, nmap) < 0) {
+			(*failed)++;
+			continue;
+		}
+		map[nmap].from = order[i];
+		map[nmap++].to = to;
+		(*count)++;
+		snprintf(ref, sizeof(ref), CS_REF_REAPPLY "%s", hex);
+		cs_repo_ref_cas(repo, ref, NULL, &order[i], NULL);
+	}
+done:
+	free(kept.ids);
+	free(order);
+	free(map);
+	return error;
+}
+
+int
+cs_sync_integrate(cs_integrate_result *result, cs_node *node)
+{
+	size_t reapplied = 0, failed = 0;
+	int error;
+
+	if ((error = integrate_once(result, node)) < 0)
+		return error;
+	if (result->report &&
+	    (error = reapply_kept(&reapplied, &failed, node, result->report)) <
+		    0)
+		return error;
+	if (reapplied) {
+		cs_integrate_result_dispose(result);
+		if ((error = integrate_once(result, node)) < 0)
+			return error;
+	}
+	result->reapplied = reapplied;
+	result->not_reapplied = failed;
+	if (result->rejected == 0 && failed == 0) {
+		cs_verify_report_free(result->report);
+		result->report = NULL;
+	}
+	return 0;
 }
 
 void

@@ -14,6 +14,8 @@
 #include "cartosync/verify.h"
 
 #define CS_REF_PEERS "refs/peers/"
+/* This node's edits that stand on invalid history, until re-applied. */
+#define CS_REF_REAPPLY "refs/cartosync/reapply/"
 
 typedef struct {
 	cs_oid head;          /* the peer's main */
@@ -41,6 +43,8 @@ typedef struct {
 	size_t merges;      /* merge commits computed */
 	size_t conflicts;   /* conflicting fields found by those merges */
 	size_t rejected;    /* held heads left out: they do not verify */
+	size_t reapplied;   /* own edits re-applied on valid history */
+	size_t not_reapplied; /* own edits kept that could not be */
 	cs_verify_report *report; /* why, when rejected > 0 */
 } cs_integrate_result;
 
