@@ -14,13 +14,18 @@ static const char usage[] =
 	"usage: cartosync [-C DIR] fetch SOURCE [--peer NAME] [--no-merge]\n\n"
 	"Bring in the history of another node on this machine (SOURCE: its"
 	" directory,\n"
-	"a clone of it, or a copy on a USB key).  The history is verified"
-	" before any\n"
-	"ref moves and kept as refs/peers/NAME/main (NAME defaults to"
-	" \"origin\");\n"
-	"then main becomes the merge of everything the node holds, as"
-	" 'cartosync\n"
-	"merge' does, unless --no-merge is given.\n";
+	"a clone of it, or a copy on a USB key).  The history is staged and"
+	" verified\n"
+	"before anything is kept: if it verifies it is kept as"
+	" refs/peers/NAME/main\n"
+	"(NAME defaults to \"origin\"); commits that do not verify stay out,"
+	" in\n"
+	"DIR/quarantine/NAME/ with the reason, and the valid history below"
+	" them is\n"
+	"kept.  Then main becomes the merge of everything the node holds, as\n"
+	"'cartosync merge' does, unless --no-merge is given.  Peers over the"
+	" network:\n"
+	"'cartosync peers' and 'cartosync sync'.\n";
 
 int
 cmd_fetch(cli_ctx *cli, int argc, char **argv)
@@ -51,18 +56,31 @@ cmd_fetch(cli_ctx *cli, int argc, char **argv)
 		return cli_usage(usage, "fetch takes one SOURCE");
 	if ((status = cli_open_node(cli, &node)) != 0)
 		return status;
-	error = cs_sync_fetch(&result, node, argv[optind], peer);
-	if (error == CS_EVERIFY && result.report)
-		cli_print_rejections(result.report);
+	{
+		cs_fetch_options fo = {peer, argv[optind], NULL, NULL};
+
+		error = cs_sync_fetch(&result, node, &fo);
+	}
 	if (error < 0) {
 		status = cli_fail(error);
 		cli_say("nothing was integrated\n");
 		goto done;
 	}
 	cs_oid_fmt(hex, &result.head);
-	cli_say("%s: %s (%.12s)\n", peer,
-		result.up_to_date ? "nothing new" : "fetched and verified", hex);
+	if (result.rejected) {
+		cli_print_rejections(result.report);
+		cli_say("%s: %zu commit%s of %.12s rejected, kept in"
+			" quarantine; the valid part is kept\n",
+			peer, result.rejected,
+			result.rejected == 1 ? "" : "s", hex);
+	} else
+		cli_say("%s: %s (%.12s)\n", peer,
+			result.up_to_date ? "nothing new"
+					  : "fetched and verified",
+			hex);
 	status = merge ? cli_integrate(cli, node) : EXIT_OK;
+	if (result.rejected && status == EXIT_OK)
+		status = EXIT_VERIFY;
 	if (!merge && cli->json) {
 		json_t *out = json_pack("{s:s, s:s, s:b}", "peer", peer, "head",
 					hex, "up_to_date", result.up_to_date);

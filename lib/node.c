@@ -135,6 +135,53 @@ config_parse(cs_node *node, char *text, const char *path)
 	return error;
 }
 
+static int
+parse_number(uint64_t *out, const cs_node *node, const char *section,
+	     const char *key, uint64_t dflt, int sizes)
+{
+	const char *v = cs_node_config_get(node, section, key);
+	char *end;
+	unsigned long long n;
+	uint64_t unit = 1;
+
+	*out = dflt;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (sizes && *end && end[1] == '\0') {
+		switch (*end) {
+		case 'K': case 'k': unit = 1ull << 10; end++; break;
+		case 'M': case 'm': unit = 1ull << 20; end++; break;
+		case 'G': case 'g': unit = 1ull << 30; end++; break;
+		default: break;
+		}
+	}
+	if (end == v || *end != '\0' || errno || *v == '-' ||
+	    n > UINT64_MAX / unit)
+		return cs_error_set(CS_EINVALID,
+				    "[%s] %s = %s: expected %s", section, key,
+				    v,
+				    sizes ? "a size such as 512K, 64M or 2G"
+					  : "a whole number");
+	*out = n * unit;
+	return 0;
+}
+
+int
+cs_node_config_size(uint64_t *out, const cs_node *node, const char *section,
+		    const char *key, uint64_t dflt)
+{
+	return parse_number(out, node, section, key, dflt, 1);
+}
+
+int
+cs_node_config_uint(uint64_t *out, const cs_node *node, const char *section,
+		    const char *key, uint64_t dflt)
+{
+	return parse_number(out, node, section, key, dflt, 0);
+}
+
 const char *
 cs_node_config_get(const cs_node *node, const char *section, const char *key)
 {
@@ -232,6 +279,64 @@ config_set(cs_node *node, const char *section, const char *key,
 		return cs_error_set(CS_ERROR, "out of memory");
 	node->nconfig++;
 	return 0;
+}
+
+int
+cs_node_config_set(cs_node *node, const char *section, const char *key,
+		   const char *value)
+{
+	int error;
+
+	if ((error = config_set(node, section, key, value)) < 0)
+		return error;
+	return config_write(node);
+}
+
+int
+cs_node_config_remove_section(cs_node *node, const char *section)
+{
+	size_t k = 0, removed = 0;
+
+	for (size_t i = 0; i < node->nconfig; i++) {
+		config_entry *e = &node->config[i];
+
+		if (strcmp(e->section, section) == 0) {
+			free(e->section);
+			free(e->key);
+			free(e->value);
+			removed++;
+			continue;
+		}
+		node->config[k++] = *e;
+	}
+	node->nconfig = k;
+	if (removed == 0)
+		return cs_error_set(CS_ENOTFOUND, "no [%s] in %s", section,
+				    CS_NODE_CONFIG);
+	return config_write(node);
+}
+
+size_t
+cs_node_config_sections(const cs_node *node, const char *prefix,
+			const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < node->nconfig; i++) {
+		const char *sec = node->config[i].section;
+		int seen = 0;
+
+		if (strncmp(sec, prefix, strlen(prefix)) != 0)
+			continue;
+		for (size_t k = 0; k < n && k < max && !seen; k++)
+			seen = strcmp(out[k], sec) == 0;
+		if (seen)
+			continue;
+		if (n < max)
+			out[n] = sec;
+		n++;
+	}
+	return n;
 }
 
 static int

@@ -15,6 +15,7 @@
 
 #include "cartosync/error.h"
 #include "cartosync/repo.h"
+#include "repo_internal.h"
 
 struct cs_repo {
 	git_repository *git;
@@ -46,6 +47,18 @@ git_setup(void)
 	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE,
 			 (size_t)1024 * 1024);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+}
+
+void
+cs_repo_git_setup(void)
+{
+	pthread_once(&git_once, git_setup);
+}
+
+git_repository *
+cs_repo_git(cs_repo *repo)
+{
+	return repo->git;
 }
 
 /* Translate libgit2's last error into ours. */

@@ -1,13 +1,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cartosync/bundle.h"
 #include "cartosync/commit.h"
 #include "cartosync/error.h"
 #include "cartosync/history.h"
 #include "cartosync/record.h"
 #include "cartosync/repo.h"
 #include "cartosync/sync.h"
+#include "cartosync/tls.h"
+#include "cartosync/transport.h"
+#include "repo_internal.h"
+#include "staging.h"
 #include "cartosync/merge.h"
 #include "cartosync/json.h"
 #include "cartosync/key.h"
@@ -41,89 +47,6 @@ static int
 peer_name_valid(const char *peer)
 {
 	return cs_org_code_valid(peer);
-}
-
-int
-cs_sync_fetch(cs_fetch_result *result, cs_node *node, const char *source,
-	      const char *peer)
-{
-	cs_repo *repo = cs_node_repo(node);
-	cs_verify_options opts;
-	oid_list held = {NULL, 0, 0};
-	char staging[160], ref[160];
-	cs_oid genesis, old;
-	int error, has_old;
-
-	memset(result, 0, sizeof(*result));
-	if (!peer_name_valid(peer))
-		return cs_error_set(CS_EINVALID,
-				    "peer name \"%s\" must be 2-32 characters"
-				    " a-z, 0-9 and '-'",
-				    peer);
-	if ((error = cs_node_genesis(&genesis, node)) < 0)
-		return error;
-	snprintf(staging, sizeof(staging), "refs/cartosync/staging/%s", peer);
-	snprintf(ref, sizeof(ref), CS_REF_PEERS "%s/main", peer);
-	{
-		char spec[256];
-
-		snprintf(spec, sizeof(spec), "+refs/heads/main:%s", staging);
-		if ((error = cs_repo_fetch(repo, source, spec)) < 0)
-			return cs_error_prefix(error, "cannot fetch from '%s'",
-					       source);
-	}
-	if ((error = cs_repo_ref_read(&result->head, repo, staging)) < 0)
-		return error;
-
-	/* Judge the fetched history with every held head's revocations. */
-	if ((error = cs_repo_ref_foreach(repo, "refs/", collect_ref, &held)) <
-	    0)
-		goto done;
-	memset(&opts, 0, sizeof(opts));
-	opts.genesis = &genesis;
-	opts.tips = &result->head;
-	opts.ntips = 1;
-	opts.held = held.ids;
-	opts.nheld = held.n;
-	if ((error = cs_verify(&result->report, repo, &opts)) < 0)
-		goto done;
-	if (result->report->nissues || result->report->protocol) {
-		error = cs_error_set(
-			CS_EVERIFY, "the history from '%s' does not verify: %s",
-			source,
-			result->report->nissues
-				? result->report->issues[0].reason
-				: "it uses a newer protocol version");
-		goto done;
-	}
-	cs_verify_report_free(result->report);
-	result->report = NULL;
-
-	if ((error = cs_repo_lock(repo)) < 0)
-		goto done;
-	has_old = cs_repo_ref_read(&old, repo, ref) == 0;
-	result->up_to_date = has_old && cs_oid_cmp(&old, &result->head) == 0;
-	if (!result->up_to_date)
-		error = cs_repo_ref_cas(repo, ref, &result->head,
-					has_old ? &old : NULL, "fetch");
-	cs_repo_unlock(repo);
-done:
-	/* The staging ref never outlives the fetch. */
-	{
-		cs_oid staged;
-
-		if (cs_repo_ref_read(&staged, repo, staging) == 0)
-			cs_repo_ref_cas(repo, staging, NULL, &staged, NULL);
-	}
-	free(held.ids);
-	return error;
-}
-
-void
-cs_fetch_result_dispose(cs_fetch_result *result)
-{
-	cs_verify_report_free(result->report);
-	result->report = NULL;
 }
 
 typedef struct {
@@ -161,6 +84,307 @@ ref_list_clear(ref_list *l)
 	free(l->names);
 	free(l->ids);
 }
+
+/* The commits to keep of a judged history: its head if valid, else the
+ * valid parents of its invalid commits (the largest set of valid commits
+ * whose ancestors are all valid). */
+static int
+valid_frontier(oid_list *out, cs_repo *repo, const cs_oid *head,
+	       const cs_verify_report *report)
+{
+	int error = 0;
+
+	if (!cs_verify_report_rejects(report, head))
+		return collect_ref(NULL, head, out);
+	for (size_t i = 0; i < report->nissues && error == 0; i++) {
+		cs_commit *c = NULL;
+
+		if (cs_repo_read_commit(&c, repo, &report->issues[i].commit) <
+		    0)
+			continue;
+		for (size_t p = 0; p < c->parent_count && error == 0; p++) {
+			int dup = 0;
+
+			if (cs_verify_report_rejects(report, &c->parents[p]))
+				continue;
+			for (size_t k = 0; k < out->n && !dup; k++)
+				dup = cs_oid_cmp(&out->ids[k],
+						 &c->parents[p]) == 0;
+			if (!dup)
+				error = collect_ref(NULL, &c->parents[p], out);
+		}
+		cs_commit_free(c);
+	}
+	return error;
+}
+
+/* refs/peers/<peer>/... := the kept commits, under the repository lock. */
+static int
+set_peer_refs(int *changed, cs_repo *repo, const char *peer,
+	      const cs_oid *head, int head_valid, const oid_list *keep)
+{
+	ref_list old = {NULL, NULL, 0, 0};
+	char prefix[160], ref[256], hex[CS_OID_HEXSZ + 1];
+	int error;
+
+	*changed = 0;
+	snprintf(prefix, sizeof(prefix), CS_REF_PEERS "%s/", peer);
+	if ((error = cs_repo_lock(repo)) < 0)
+		return error;
+	if ((error = cs_repo_ref_foreach(repo, prefix, collect_named, &old)) <
+	    0)
+		goto done;
+	/* The new refs first, then the old ones that are not among them:
+	 * whatever happens in between, every kept commit is held. */
+	for (size_t i = 0; i < keep->n; i++) {
+		cs_oid cur;
+		int has;
+
+		if (head_valid)
+			snprintf(ref, sizeof(ref), "%smain", prefix);
+		else {
+			cs_oid_fmt(hex, &keep->ids[i]);
+			snprintf(ref, sizeof(ref), "%svalid/%s", prefix, hex);
+		}
+		has = cs_repo_ref_read(&cur, repo, ref) == 0;
+		if (has && cs_oid_cmp(&cur, &keep->ids[i]) == 0)
+			continue;
+		if ((error = cs_repo_ref_cas(repo, ref, &keep->ids[i],
+					     has ? &cur : NULL, "fetch")) < 0)
+			goto done;
+		*changed = 1;
+	}
+	for (size_t i = 0; i < old.n; i++) {
+		int kept = 0;
+
+		for (size_t k = 0; k < keep->n && !kept; k++) {
+			cs_oid_fmt(hex, &keep->ids[k]);
+			kept = (head_valid &&
+				strcmp(old.names[i] + strlen(prefix),
+				       "main") == 0) ||
+			       (!head_valid &&
+				strcmp(old.names[i] + strlen(prefix), "valid/") >
+					0 &&
+				strcmp(old.names[i] + strlen(prefix) + 6,
+				       hex) == 0);
+		}
+		if (!kept) {
+			cs_repo_ref_cas(repo, old.names[i], NULL, &old.ids[i],
+					NULL);
+			*changed = 1;
+		}
+	}
+done:
+	cs_repo_unlock(repo);
+	ref_list_clear(&old);
+	return error;
+}
+
+static json_t *
+rejection_doc(const char *peer, const char *source, const cs_oid *head,
+	      const cs_verify_report *report)
+{
+	char hex[CS_OID_HEXSZ + 1];
+	json_t *doc, *issues = json_array();
+
+	for (size_t i = 0; i < report->nissues; i++) {
+		const cs_verify_issue *is = &report->issues[i];
+
+		cs_oid_fmt(hex, &is->commit);
+		json_array_append_new(issues,
+				      json_pack("{s:s, s:s, s:b}", "commit", hex,
+						"reason", is->reason,
+						"inherited", is->inherited));
+	}
+	cs_oid_fmt(hex, head);
+	doc = json_pack("{s:s, s:s, s:s, s:I, s:o}", "peer", peer, "source",
+			source, "head", hex, "time", (json_int_t)time(NULL),
+			"issues", issues);
+	return doc;
+}
+
+int
+cs_sync_fetch(cs_fetch_result *result, cs_node *node,
+	      const cs_fetch_options *fo)
+{
+	cs_repo *repo = cs_node_repo(node), *staged;
+	cs_staging *staging = NULL;
+	cs_verify_options opts;
+	oid_list held = {NULL, 0, 0}, keep = {NULL, 0, 0};
+	const char *peer = fo->peer, *source = fo->source;
+	SSL_CTX *client = NULL;
+	char spec[256];
+	cs_oid genesis;
+	int error, changed;
+
+	memset(result, 0, sizeof(*result));
+	if (!peer_name_valid(peer))
+		return cs_error_set(CS_EINVALID,
+				    "peer name \"%s\" must be 2-32 characters"
+				    " a-z, 0-9 and '-'",
+				    peer);
+	if ((error = cs_node_genesis(&genesis, node)) < 0)
+		return error;
+	if ((error = cs_staging_create(&staging, node, peer)) < 0)
+		return error;
+	staged = cs_staging_repo(staging);
+	snprintf(spec, sizeof(spec), "+refs/heads/main:refs/fetched/main");
+	if (strncmp(source, "https://", 8) == 0) {
+		const char *specs[1] = {spec};
+
+		if (fo->peer_hash == NULL) {
+			error = cs_error_set(CS_EINVALID,
+					     "%s: no key to check the peer"
+					     " with", source);
+			goto done;
+		}
+		if ((error = cs_tls_client_ctx(&client, node)) < 0 ||
+		    (error = cs_transport_fetch(staged, client, source,
+						fo->peer_hash, specs, 1,
+						fo->limits)) < 0)
+			goto done;
+	} else if (cs_bundle_is(source)) {
+		if ((error = cs_bundle_read(staged, source, "refs/fetched/main",
+					    fo->limits ? fo->limits->max_bytes
+						       : 0)) < 0)
+			goto done;
+	} else if ((error = cs_repo_fetch(staged, source, spec)) < 0) {
+		error = cs_error_prefix(error, "cannot fetch from '%s'", source);
+		goto done;
+	}
+	if ((error = cs_repo_ref_read(&result->head, staged,
+				      "refs/fetched/main")) < 0)
+		goto done;
+
+	/* Judge the fetched history with every held head's revocations. */
+	if ((error = cs_repo_ref_foreach(repo, "refs/", collect_ref, &held)) <
+	    0)
+		goto done;
+	for (size_t i = 0; i < held.n; i++)
+		if (cs_oid_cmp(&held.ids[i], &result->head) == 0)
+			result->up_to_date = 1;
+	memset(&opts, 0, sizeof(opts));
+	opts.genesis = &genesis;
+	opts.tips = &result->head;
+	opts.ntips = 1;
+	opts.held = held.ids;
+	opts.nheld = held.n;
+	if ((error = cs_verify(&result->report, staged, &opts)) < 0)
+		goto done;
+	if (result->report->protocol) {
+		/* Not a verdict: this node cannot judge what it does not
+		 * implement.  Nothing is rejected; the node stops here. */
+		error = cs_error_set(CS_EPERM,
+				     "the history from '%s' uses protocol"
+				     " version %d, which this cartosync does"
+				     " not implement: upgrade to go on",
+				     source, result->report->protocol);
+		goto done;
+	}
+	if ((error = valid_frontier(&keep, staged, &result->head,
+				    result->report)) < 0)
+		goto done;
+	result->rejected = result->report->nissues;
+	if (keep.n &&
+	    (error = cs_staging_promote(staging, keep.ids, keep.n,
+					result->rejected == 0)) < 0)
+		goto done;
+	if (result->rejected) {
+		json_t *why = rejection_doc(peer, source, &result->head,
+					    result->report);
+
+		cs_staging_quarantine(staging, &result->head, why);
+		json_decref(why);
+	}
+	if ((error = set_peer_refs(&changed, repo, peer, &result->head,
+				   result->rejected == 0, &keep)) < 0)
+		goto done;
+	if (result->rejected == 0) {
+		cs_verify_report_free(result->report);
+		result->report = NULL;
+	}
+done:
+	SSL_CTX_free(client);
+	cs_staging_free(staging);
+	free(held.ids);
+	free(keep.ids);
+	return error;
+}
+
+int
+cs_sync_check_pushed(cs_node *node, const char *const *refs,
+		     const cs_oid *heads, size_t n)
+{
+	cs_repo *repo = cs_node_repo(node);
+	const char *quarantine = getenv("GIT_QUARANTINE_PATH");
+	cs_verify_report *report = NULL;
+	cs_verify_options opts;
+	oid_list held = {NULL, 0, 0};
+	cs_oid genesis;
+	git_odb *odb = NULL;
+	int error;
+
+	if (n == 0)
+		return 0;
+	if ((error = cs_node_genesis(&genesis, node)) < 0)
+		return error;
+	/* git receive-pack keeps the pushed objects in a quarantine
+	 * directory until this check says yes. */
+	if (quarantine == NULL)
+		quarantine = getenv("GIT_OBJECT_DIRECTORY");
+	if (quarantine &&
+	    (git_repository_odb(&odb, cs_repo_git(repo)) < 0 ||
+	     git_odb_add_disk_alternate(odb, quarantine) < 0)) {
+		git_odb_free(odb);
+		return cs_error_set(CS_ERROR, "cannot read the pushed objects"
+					      " in %s", quarantine);
+	}
+	git_odb_free(odb);
+	if ((error = cs_repo_ref_foreach(repo, "refs/", collect_ref, &held)) <
+	    0)
+		goto done;
+	memset(&opts, 0, sizeof(opts));
+	opts.genesis = &genesis;
+	opts.tips = heads;
+	opts.ntips = n;
+	opts.held = held.ids;
+	opts.nheld = held.n;
+	if ((error = cs_verify(&report, repo, &opts)) < 0)
+		goto done;
+	if (report->protocol)
+		error = cs_error_set(CS_EPERM,
+				     "the pushed history uses protocol version"
+				     " %d, which this node does not implement"
+				     " yet", report->protocol);
+	else if (report->nissues) {
+		char hex[CS_OID_HEXSZ + 1];
+		const char *ref = "?";
+
+		cs_oid_fmt(hex, &report->issues[0].commit);
+		for (size_t i = 0; i < n; i++)
+			if (cs_oid_cmp(&heads[i], &report->issues[0].commit) ==
+				    0 ||
+			    cs_repo_is_ancestor(repo, &report->issues[0].commit,
+						&heads[i]) == 1)
+				ref = refs[i];
+		error = cs_error_set(CS_EVERIFY,
+				     "%s: commit %s does not verify: %s%s", ref,
+				     hex, report->issues[0].reason,
+				     report->nissues > 1 ? " (and more)" : "");
+	}
+done:
+	cs_verify_report_free(report);
+	free(held.ids);
+	return error;
+}
+
+void
+cs_fetch_result_dispose(cs_fetch_result *result)
+{
+	cs_verify_report_free(result->report);
+	result->report = NULL;
+}
+
 
 /*
  * Whether `c` is an edit this node signed: its author is the node's
@@ -466,7 +690,8 @@ static int
 held_heads(ref_list *l, cs_repo *repo)
 {
 	static const char *const prefixes[] = {
-		CS_REF_MAIN, CS_REF_EDITS, CS_REF_PEERS, "refs/cartosync/held/",
+		CS_REF_MAIN, CS_REF_EDITS, CS_REF_PEERS, CS_REF_INCOMING,
+		"refs/cartosync/held/",
 	};
 	int error;
 

@@ -279,17 +279,28 @@ c=$(stock_commit ms2/keys/signing_key ms2 "Signed with a revoked key on new hist
 push_branch "$c" stolen2
 rejected stolen2 "$c" "signed by $fp of ms2, which is revoked"
 
-# The coordinator fetches ms2's late edit: refused, nothing integrated.
-peer_before=$(git -C coord rev-parse refs/peers/ms2/main)
+# The coordinator fetches ms2's late edit: refused, quarantined with its
+# reason; the valid history below it is kept, the late edit's objects never
+# enter the served store.
 run 3 cs -C coord fetch ms2 --peer ms2
-err_has "commit $late: " "revoked" "not in that commit's past" "nothing was integrated"
+err_has "commit $late: " "revoked" "not in that commit's past" \
+	"1 commit of ${late%"${late#????????????}"} rejected, kept in quarantine"
 eq "main after refused fetch" "$(main_of coord)" "$revocation"
-eq "refs/peers/ms2/main after refused fetch" "$(git -C coord rev-parse refs/peers/ms2/main)" "$peer_before"
-git -C coord cat-file -e "$late" 2>/dev/null && {
-	# Objects may sit in staging, but no ref may name them.
-	git -C coord for-each-ref --contains "$late" | grep -q . &&
-		fail "a ref of coord contains the refused commit $late"
-}
+if git -C coord rev-parse -q --verify refs/peers/ms2/main >/dev/null; then
+	fail "refs/peers/ms2/main still names ms2's rejected head"
+fi
+eq "the valid part kept" \
+	"$(git -C coord for-each-ref --format='%(refname)' refs/peers/ms2/)" \
+	"refs/peers/ms2/valid/$(git -C ms2 rev-parse "$late^")"
+if git -C coord cat-file -e "$late" 2>/dev/null; then
+	fail "the refused commit $late is in coord's object store"
+fi
+reason=$(ls coord/quarantine/ms2/*/reason.json) ||
+	fail "no quarantine record for ms2"
+jq_eq "quarantined commit" '.issues[0].commit' "$reason" "$late"
+jq_eq "quarantine reason" '.issues[0].reason | test("revoked")' "$reason" true
+git -C "$(dirname "$reason")" cat-file -e "$late" ||
+	fail "the quarantine lacks the refused commit"
 ok
 verify_ok coord
 

@@ -168,7 +168,8 @@ add_sample stale "$SAMPLE/mdm-be/organization-mdm-be.json"
 stale=$(main_of stale)
 eq "stale edit stands on" "$(git -C stale rev-parse "$stale^")" "$(git -C pnpm rev-parse "$revocation^")"
 run 3 cs -C pnpm fetch stale --peer coord
-err_has "commit $stale: " "which is revoked" "not in that commit's past" "nothing was integrated"
+err_has "commit $stale: " "which is revoked" "not in that commit's past" \
+	"rejected, kept in quarantine"
 eq "pnpm's main after the stale fetch" "$(main_of pnpm)" "$(main_of gadem)"
 
 # --- every node takes the new history and verifies all of it

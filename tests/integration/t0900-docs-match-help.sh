@@ -6,8 +6,7 @@ doc="$CS_SOURCE_ROOT/docs/cli.md"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
-for c in init keys members root add edit rm show list log validate verify \
-	fetch merge publish retire confirm conflicts; do
+for c in $("$CARTOSYNC" --help | sed -n 's/^  \([a-z-]*\) .*/\1/p'); do
 	"$CARTOSYNC" "$c" --help >"$tmp/help"
 	if ! /usr/bin/python3 - "$tmp/help" "$doc" <<'PY'
 import sys

@@ -18,6 +18,7 @@
 #define CARTOSYNC_NODE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "cartosync/key.h"
@@ -71,6 +72,32 @@ int cs_node_set_genesis(cs_node *node, const cs_oid *genesis);
 /* A configuration value ("node", "org"), borrowed, or NULL. */
 const char *cs_node_config_get(const cs_node *node, const char *section,
 			       const char *key);
+
+/* Set a value and rewrite the configuration file (atomically). */
+int cs_node_config_set(cs_node *node, const char *section, const char *key,
+		       const char *value);
+
+/* Remove a section and rewrite the file; CS_ENOTFOUND if absent. */
+int cs_node_config_remove_section(cs_node *node, const char *section);
+
+/*
+ * The names of the sections that start with `prefix` (`peer "` for the
+ * peers), each once, in file order: up to `max` in `out` (borrowed, valid
+ * until the configuration changes); returns how many there are.
+ */
+size_t cs_node_config_sections(const cs_node *node, const char *prefix,
+			       const char **out, size_t max);
+
+/*
+ * A size setting ("64M", "2G", "512K", "1000": bytes) or `dflt` when it is
+ * not set.  CS_EINVALID names the setting when it does not parse.
+ */
+int cs_node_config_size(uint64_t *out, const cs_node *node,
+			const char *section, const char *key, uint64_t dflt);
+
+/* A count or a number of seconds, or `dflt` when not set. */
+int cs_node_config_uint(uint64_t *out, const cs_node *node,
+			const char *section, const char *key, uint64_t dflt);
 
 /* Write `value` in canonical form as a blob. */
 int cs_node_write_json(cs_oid *out, cs_node *node, const json_t *value);

@@ -11,30 +11,61 @@
 
 #include "cartosync/node.h"
 #include "cartosync/oid.h"
+#include "cartosync/transport.h"
 #include "cartosync/verify.h"
 
 #define CS_REF_PEERS "refs/peers/"
+/* What nodes that cannot be fetched from pushed, verified on arrival. */
+#define CS_REF_INCOMING "refs/incoming/"
 /* This node's edits that stand on invalid history, until re-applied. */
 #define CS_REF_REAPPLY "refs/cartosync/reapply/"
 
 typedef struct {
+	const char *peer;      /* refs/peers/<peer>/, quarantine/<peer>/ */
+	const char *source;    /* a node directory, a repository path, a
+				  bundle's staging, or an https:// URL */
+	const char *peer_hash; /* https: the key that must answer */
+	const cs_transfer_limits *limits; /* https: NULL for the defaults */
+} cs_fetch_options;
+
+typedef struct {
 	cs_oid head;          /* the peer's main */
 	int up_to_date;       /* the node held head already */
-	cs_verify_report *report; /* when the history was rejected */
+	size_t rejected;      /* commits that do not verify */
+	cs_verify_report *report; /* why, when rejected > 0 */
 } cs_fetch_result;
 
 /*
- * Fetch main from `source` (a node directory or repository path) as peer
- * `peer` (an organisation code or a name) and keep it under
- * refs/peers/<peer>/main.  Returns 0 with *result filled, CS_EVERIFY if
- * the fetched history does not verify (result->report says why; no ref
- * moved), or another error.  main is not touched: cs_sync_integrate()
- * folds what the node holds.
+ * Fetch main from a peer into a staging store (never the served one),
+ * verify it with every revocation the node holds, and keep the largest set
+ * of valid commits whose ancestors are all valid: the peer's head under
+ * refs/peers/<peer>/main when it verifies, else the valid commits just
+ * below the invalid ones under refs/peers/<peer>/valid/<id>.  Only their
+ * objects enter the node's store; a history with invalid commits is kept in
+ * DIR/quarantine/<peer>/ with its reasons (result->report) under a quota.
+ * Returns 0 when the judgement was made, even if commits were rejected;
+ * CS_EPERM when the history uses a protocol version this cartosync does
+ * not implement (nothing rejected, nothing kept); another error when the
+ * transfer failed (nothing kept, nothing changed).  main is not touched:
+ * cs_sync_integrate() folds what the node holds.
  */
-int cs_sync_fetch(cs_fetch_result *result, cs_node *node, const char *source,
-		  const char *peer);
+int cs_sync_fetch(cs_fetch_result *result, cs_node *node,
+		  const cs_fetch_options *options);
 
 void cs_fetch_result_dispose(cs_fetch_result *result);
+
+/*
+ * Judge history pushed to this node, from git receive-pack's pre-receive
+ * hook: `heads[i]` is to become `refs[i]`, and the pushed objects wait in
+ * git's quarantine directory (GIT_QUARANTINE_PATH), which is read as well.
+ * The same verification as a fetch, with every revocation the node holds;
+ * 0 when every commit verifies, CS_EVERIFY naming the first bad commit,
+ * its ref and why, CS_EPERM for a protocol version this node does not
+ * implement.  A refused push leaves nothing behind: git drops the
+ * quarantine.
+ */
+int cs_sync_check_pushed(cs_node *node, const char *const *refs,
+			 const cs_oid *heads, size_t n);
 
 typedef struct {
 	cs_oid main;        /* the new head of main */
