@@ -15,6 +15,7 @@
 
 #include "cartosync/consortium.h"
 #include "cartosync/error.h"
+#include "cartosync/peers.h"
 #include "cartosync/json.h"
 #include "cartosync/record.h"
 #include "cartosync/repo.h"
@@ -27,7 +28,8 @@ static const char usage[] =
 	"                 [--root-threshold N] [--name NAME] [--schema-dir"
 	" DIR]\n"
 	"       cartosync [-C DIR] init --org CODE --join SOURCE"
-	" [--genesis-id ID]\n\n"
+	" [--genesis-id ID]\n"
+	"       cartosync [-C DIR] init --org CODE --join URL --token TOKEN\n\n"
 	"Create a node in DIR for organisation CODE: a repository, a signing"
 	" key\n"
 	"(DIR/keys/signing_key) and a separate TLS key.\n\n"
@@ -52,7 +54,17 @@ static const char usage[] =
 	"                     node directory or repository path)\n"
 	"  --genesis-id ID    the genesis id the coordinator gave you;"
 	" joining fails\n"
-	"                     if SOURCE's history has another\n";
+	"                     if SOURCE's history has another\n"
+	"  --join URL --token TOKEN\n"
+	"                     join a running node (https://HOST:PORT/);"
+	" TOKEN, from\n"
+	"                     'cartosync keys join-token' on it, pins the"
+	" genesis and\n"
+	"                     the key that must answer.  It becomes peer"
+	" \"hub\"; the\n"
+	"                     history arrives once this node is admitted"
+	" ('cartosync\n"
+	"                     sync')\n";
 
 static int
 read_public_key_line(char **out, const char *path)
@@ -244,6 +256,55 @@ find_root(cs_oid *out, cs_repo *repo, const cs_oid *tip)
 	return error;
 }
 
+/*
+ * Join a running peer: TOKEN ("cs1:ORG:GENESIS:HEX", from 'cartosync keys
+ * join-token' on that node) pins the genesis and the key that must answer
+ * for ORG at URL.  The peer becomes peer "hub" (fetched from and pushed
+ * to); the history comes with the first sync, which needs this node to be
+ * admitted first: until then the peer refuses it, and that is not an
+ * error of the join.
+ */
+static int
+join_url(cs_node *node, const char *url, const char *token, int *admitted)
+{
+	char org[40], genesis[CS_OID_HEXSZ + 1], key[80];
+	cs_peer peer = {"hub", (char *)url, org, key, 1, 1};
+	cs_peer_round round;
+	cs_oid g;
+	int error;
+
+	*admitted = 0;
+	if (token == NULL)
+		return cs_error_set(CS_EINVALID,
+				    "joining %s needs --token: ask the"
+				    " coordinator for the output of 'cartosync"
+				    " keys join-token' on that node",
+				    url);
+	if (sscanf(token, "cs1:%39[a-z0-9-]:%40[0-9a-f]:%64[0-9a-f]", org,
+		   genesis, key + 7) != 3 ||
+	    strlen(genesis) != CS_OID_HEXSZ || strlen(key + 7) != 64 ||
+	    cs_oid_parse(&g, genesis, CS_OID_HEXSZ) < 0)
+		return cs_error_set(CS_EINVALID,
+				    "--token: \"%s\" is not a join token"
+				    " (cs1:ORG:GENESIS:KEY)",
+				    token);
+	memcpy(key, "sha256:", 7);
+	if ((error = cs_node_set_genesis(node, &g)) < 0 ||
+	    (error = cs_peers_add(node, &peer)) < 0)
+		return error;
+	error = cs_peer_sync(&round, node, &peer, NULL);
+	if (error == CS_EPERM && strstr(cs_error_last(), "member")) {
+		cli_say("%s answers, but does not know this node yet: %s\n",
+			url, cs_error_last());
+		return 0;
+	}
+	if (error < 0)
+		return error;
+	*admitted = 1;
+	cs_peer_round_dispose(&round);
+	return 0;
+}
+
 static int
 join(cs_node *node, const char *source, const char *genesis_id)
 {
@@ -322,6 +383,7 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 		{"schema-dir", required_argument, NULL, 's'},
 		{"signing-key", required_argument, NULL, 'k'},
 		{"tls-key", required_argument, NULL, 'T'},
+		{"token", required_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *org = NULL, *join_source = NULL, *genesis_id = NULL;
@@ -330,7 +392,8 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 	char *root_keys[16];
 	size_t nroot = 0;
 	int do_genesis = 0, threshold = 0, c, error, status = EXIT_ERROR;
-	int created_dir = 0;
+	int created_dir = 0, admitted = 0;
+	const char *token = NULL;
 	cs_node *node = NULL;
 	struct stat st;
 
@@ -376,6 +439,9 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 		case 'T':
 			tls_key = optarg;
 			break;
+		case 'J':
+			token = optarg;
+			break;
 		default:
 			status = cli_usage(usage, NULL);
 			goto done;
@@ -420,8 +486,12 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 				threshold,
 				schema_dir ? schema_dir
 					   : cli_installed_schema_dir());
-	else
+	else if (strncmp(join_source, "https://", 8) == 0)
+		error = join_url(node, join_source, token, &admitted);
+	else {
 		error = join(node, join_source, genesis_id);
+		admitted = 1;
+	}
 	if (error < 0) {
 		status = cli_fail(error);
 		cs_node_free(node);
@@ -451,7 +521,19 @@ cmd_init(cli_ctx *cli, int argc, char **argv)
 		}
 		cli_say("created node '%s' for %s (genesis %s)\n", cli->dir,
 			org, hex);
-		if (!do_genesis)
+		if (join_source && strncmp(join_source, "https://", 8) == 0 &&
+		    admitted)
+			cli_say("joined through %s: history fetched, verified"
+				" and merged\n",
+				join_source);
+		else if (!do_genesis && !admitted)
+			cli_say("to be admitted, send the coordinator this"
+				" line (the output of 'cartosync -C %s keys"
+				" public'),\nthen run 'cartosync -C %s sync':\n"
+				"%s %s tls=%s\n",
+				cli->dir, cli->dir, pub, org, tls);
+		else if (!do_genesis &&
+			 strncmp(join_source, "https://", 8) != 0)
 			cli_say("to be admitted, send the coordinator the"
 				" output of 'cartosync -C %s keys public'\n",
 				cli->dir);

@@ -1,5 +1,5 @@
 /*
- * cartosync keys public | allowed-signers | generate FILE
+ * cartosync keys public | join-token | allowed-signers | generate FILE
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 static const char usage[] =
 	"usage: cartosync [-C DIR] keys public\n"
+	"       cartosync [-C DIR] keys join-token\n"
 	"       cartosync [-C DIR] keys allowed-signers\n"
 	"       cartosync keys generate FILE [COMMENT]\n\n"
 	"  public           print this node's signing key (OpenSSH one-line"
@@ -18,6 +19,11 @@ static const char usage[] =
 	"                   followed by its organisation and TLS key hash: the"
 	" line\n"
 	"                   the coordinator gives to 'members add --key'\n"
+	"  join-token       print the token with which a new node joins this"
+	" one over\n"
+	"                   HTTPS ('init --join URL --token TOKEN'): this"
+	" node's\n"
+	"                   organisation, the genesis id and its TLS key hash\n"
 	"  allowed-signers  print the allowed signers file with which stock"
 	" git\n"
 	"                   verifies every edit commit:\n"
@@ -59,6 +65,30 @@ done:
 	free(pub);
 	free(tls);
 	free(fp);
+	cs_node_free(node);
+	return status;
+}
+
+static int
+keys_join_token(cli_ctx *cli)
+{
+	cs_node *node = NULL;
+	char *tls = NULL, hex[CS_OID_HEXSZ + 1];
+	cs_oid genesis;
+	int error, status;
+
+	if ((status = cli_open_node(cli, &node)) != 0)
+		return status;
+	if ((error = cs_node_genesis(&genesis, node)) < 0 ||
+	    (error = cs_node_tls_hash(&tls, node)) < 0) {
+		status = cli_fail(error);
+		goto done;
+	}
+	cs_oid_fmt(hex, &genesis);
+	printf("cs1:%s:%s:%s\n", cs_node_org(node), hex, tls + 7);
+	status = EXIT_OK;
+done:
+	free(tls);
 	cs_node_free(node);
 	return status;
 }
@@ -150,6 +180,8 @@ cmd_keys(cli_ctx *cli, int argc, char **argv)
 		return EXIT_OK;
 	if (argc == 2 && strcmp(argv[1], "public") == 0)
 		return keys_public(cli);
+	if (argc == 2 && strcmp(argv[1], "join-token") == 0)
+		return keys_join_token(cli);
 	if (argc == 2 && strcmp(argv[1], "allowed-signers") == 0)
 		return keys_allowed_signers(cli);
 	if ((argc == 3 || argc == 4) && strcmp(argv[1], "generate") == 0)
