@@ -118,13 +118,28 @@ valid_frontier(oid_list *out, cs_repo *repo, const cs_oid *head,
 	return error;
 }
 
+/* refs/peers/<peer>/main for a valid head, else .../valid/<id>. */
+static void
+peer_ref_name(char *out, size_t size, const char *prefix, int head_valid,
+	      const cs_oid *id)
+{
+	char hex[CS_OID_HEXSZ + 1];
+
+	if (head_valid) {
+		snprintf(out, size, "%smain", prefix);
+		return;
+	}
+	cs_oid_fmt(hex, id);
+	snprintf(out, size, "%svalid/%s", prefix, hex);
+}
+
 /* refs/peers/<peer>/... := the kept commits, under the repository lock. */
 static int
 set_peer_refs(int *changed, cs_repo *repo, const char *peer,
 	      const cs_oid *head, int head_valid, const oid_list *keep)
 {
 	ref_list old = {NULL, NULL, 0, 0};
-	char prefix[160], ref[256], hex[CS_OID_HEXSZ + 1];
+	char prefix[160], ref[256];
 	int error;
 
 	*changed = 0;
@@ -140,12 +155,8 @@ set_peer_refs(int *changed, cs_repo *repo, const char *peer,
 		cs_oid cur;
 		int has;
 
-		if (head_valid)
-			snprintf(ref, sizeof(ref), "%smain", prefix);
-		else {
-			cs_oid_fmt(hex, &keep->ids[i]);
-			snprintf(ref, sizeof(ref), "%svalid/%s", prefix, hex);
-		}
+		peer_ref_name(ref, sizeof(ref), prefix, head_valid,
+			      &keep->ids[i]);
 		has = cs_repo_ref_read(&cur, repo, ref) == 0;
 		if (has && cs_oid_cmp(&cur, &keep->ids[i]) == 0)
 			continue;
@@ -158,15 +169,9 @@ set_peer_refs(int *changed, cs_repo *repo, const char *peer,
 		int kept = 0;
 
 		for (size_t k = 0; k < keep->n && !kept; k++) {
-			cs_oid_fmt(hex, &keep->ids[k]);
-			kept = (head_valid &&
-				strcmp(old.names[i] + strlen(prefix),
-				       "main") == 0) ||
-			       (!head_valid &&
-				strcmp(old.names[i] + strlen(prefix), "valid/") >
-					0 &&
-				strcmp(old.names[i] + strlen(prefix) + 6,
-				       hex) == 0);
+			peer_ref_name(ref, sizeof(ref), prefix, head_valid,
+				      &keep->ids[k]);
+			kept = strcmp(old.names[i], ref) == 0;
 		}
 		if (!kept) {
 			cs_repo_ref_cas(repo, old.names[i], NULL, &old.ids[i],
@@ -225,6 +230,7 @@ cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 				    peer);
 	if ((error = cs_node_genesis(&genesis, node)) < 0)
 		return error;
+	cs_staging_clean(node); /* left by a process that died mid-transfer */
 	if ((error = cs_staging_create(&staging, node, peer)) < 0)
 		return error;
 	staged = cs_staging_repo(staging);
