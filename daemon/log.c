@@ -27,10 +27,13 @@ log_msg(int level, const char *fmt, ...)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* The loop and the sync thread both log: one line at a time. */
+	flockfile(stderr);
 	fprintf(stderr, "%s cartosyncd %s: ", stamp, names[level]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	fflush(stderr);
+	funlockfile(stderr);
 }

@@ -156,6 +156,29 @@ fail:
 	return error;
 }
 
+int
+cs_staging_borrow(cs_staging *s, const char *objects)
+{
+	char *alternates = NULL;
+	FILE *f;
+	int error;
+
+	if (asprintf(&alternates, "%s/objects/info/alternates", s->path) < 0)
+		return cs_error_set(CS_ERROR, "out of memory");
+	if ((f = fopen(alternates, "a")) == NULL ||
+	    fprintf(f, "%s\n", objects) < 0 || fclose(f) != 0) {
+		error = cs_error_set(CS_ERROR, "cannot write %s", alternates);
+		free(alternates);
+		return error;
+	}
+	free(alternates);
+	/* Reopened, so that every handle on it (verification's worker
+	 * threads open their own) sees the new objects. */
+	cs_repo_free(s->repo);
+	s->repo = NULL;
+	return cs_repo_open(&s->repo, s->path);
+}
+
 cs_repo *
 cs_staging_repo(cs_staging *s)
 {

@@ -30,6 +30,10 @@ typedef struct cs_staging cs_staging;
 /* A fresh staging store for `name` (a peer, "push", "bundle"). */
 int cs_staging_create(cs_staging **out, cs_node *node, const char *name);
 
+/* Read the objects of directory `objects` too (git receive-pack's
+ * quarantine, say). */
+int cs_staging_borrow(cs_staging *s, const char *objects);
+
 /* The staging repository: the node's objects plus the staged ones. */
 cs_repo *cs_staging_repo(cs_staging *s);
 

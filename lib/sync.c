@@ -321,13 +321,13 @@ int
 cs_sync_check_pushed(cs_node *node, const char *const *refs,
 		     const cs_oid *heads, size_t n)
 {
-	cs_repo *repo = cs_node_repo(node);
+	cs_repo *repo = cs_node_repo(node), *judged = repo;
 	const char *quarantine = getenv("GIT_QUARANTINE_PATH");
+	cs_staging *staging = NULL;
 	cs_verify_report *report = NULL;
 	cs_verify_options opts;
 	oid_list held = {NULL, 0, 0};
 	cs_oid genesis;
-	git_odb *odb = NULL;
 	int error;
 
 	if (n == 0)
@@ -335,17 +335,16 @@ cs_sync_check_pushed(cs_node *node, const char *const *refs,
 	if ((error = cs_node_genesis(&genesis, node)) < 0)
 		return error;
 	/* git receive-pack keeps the pushed objects in a quarantine
-	 * directory until this check says yes. */
+	 * directory until this check says yes: judge them in a staging
+	 * store that reads both. */
 	if (quarantine == NULL)
 		quarantine = getenv("GIT_OBJECT_DIRECTORY");
-	if (quarantine &&
-	    (git_repository_odb(&odb, cs_repo_git(repo)) < 0 ||
-	     git_odb_add_disk_alternate(odb, quarantine) < 0)) {
-		git_odb_free(odb);
-		return cs_error_set(CS_ERROR, "cannot read the pushed objects"
-					      " in %s", quarantine);
+	if (quarantine) {
+		if ((error = cs_staging_create(&staging, node, "push")) < 0 ||
+		    (error = cs_staging_borrow(staging, quarantine)) < 0)
+			goto done;
+		judged = cs_staging_repo(staging);
 	}
-	git_odb_free(odb);
 	if ((error = cs_repo_ref_foreach(repo, "refs/", collect_ref, &held)) <
 	    0)
 		goto done;
@@ -355,7 +354,7 @@ cs_sync_check_pushed(cs_node *node, const char *const *refs,
 	opts.ntips = n;
 	opts.held = held.ids;
 	opts.nheld = held.n;
-	if ((error = cs_verify(&report, repo, &opts)) < 0)
+	if ((error = cs_verify(&report, judged, &opts)) < 0)
 		goto done;
 	if (report->protocol)
 		error = cs_error_set(CS_EPERM,
@@ -370,7 +369,8 @@ cs_sync_check_pushed(cs_node *node, const char *const *refs,
 		for (size_t i = 0; i < n; i++)
 			if (cs_oid_cmp(&heads[i], &report->issues[0].commit) ==
 				    0 ||
-			    cs_repo_is_ancestor(repo, &report->issues[0].commit,
+			    cs_repo_is_ancestor(judged,
+						&report->issues[0].commit,
 						&heads[i]) == 1)
 				ref = refs[i];
 		error = cs_error_set(CS_EVERIFY,
@@ -380,6 +380,7 @@ cs_sync_check_pushed(cs_node *node, const char *const *refs,
 	}
 done:
 	cs_verify_report_free(report);
+	cs_staging_free(staging);
 	free(held.ids);
 	return error;
 }

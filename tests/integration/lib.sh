@@ -8,7 +8,8 @@
 # helpers that check exit codes and messages.  Every check prints what
 # failed and exits non-zero.
 #
-# Run a story by hand:
+# Run a story by hand (KEEP_TMP=1 keeps its temp dir, daemons' logs
+# included, for a look afterwards):
 #   CARTOSYNC=build/cli/cartosync sh tests/integration/t0001-init-add-verify.sh
 
 story=$(basename "$0" .sh)
@@ -36,7 +37,16 @@ if ! [ -x "$CARTOSYNC" ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cs-$story.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# Daemons started with daemon_start are killed on exit.
+cleanup_story() {
+	if [ -f "$tmp/daemons.pids" ]; then
+		while read -r p; do
+			kill -9 "$p" 2>/dev/null || true
+		done <"$tmp/daemons.pids"
+	fi
+	[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup_story EXIT
 trap 'exit 130' INT TERM
 cd "$tmp"
 
@@ -255,4 +265,74 @@ verify_ok() {
 done_ok() {
 	say "ok ($checks checks)"
 	exit 0
+}
+
+# ------------------------------------------------------------------ daemons
+
+: "${CARTOSYNCD:=$CS_SOURCE_ROOT/build/daemon/cartosyncd}"
+
+# serve NODE: give NODE a [serve] section on a free loopback port
+serve() {
+	printf '\n[serve]\nlisten = 127.0.0.1:0\n' >>"$1/cartosync.conf"
+}
+
+# sync_every NODE SECONDS: the node's [sync] interval
+sync_every() {
+	printf '\n[sync]\ninterval = %s\nbackoff-max = %s\n' "$2" "$2" \
+		>>"$1/cartosync.conf"
+}
+
+# daemon_start NODE: start cartosyncd on NODE (log in $tmp/NODE.log); for
+# a serving node, wait for NODE/serve.url
+daemon_start() {
+	rm -f "$1/serve.url"
+	"$CARTOSYNCD" -C "$1" -v 2>>"$tmp/$1.log" &
+	echo $! >>"$tmp/daemons.pids"
+	eval "pid_$(echo "$1" | tr -c 'a-z0-9\n' _)=$!"
+	if grep -q '^\[serve\]' "$1/cartosync.conf"; then
+		ds_i=0
+		while ! [ -s "$1/serve.url" ]; do
+			ds_i=$((ds_i + 1))
+			if [ $ds_i -gt 100 ]; then
+				cat "$tmp/$1.log" >&2
+				fail "cartosyncd on $1 does not serve"
+			fi
+			sleep 0.1
+		done
+	fi
+	ok
+}
+
+# daemon_pid NODE: the pid daemon_start recorded
+daemon_pid() {
+	eval "echo \$pid_$(echo "$1" | tr -c 'a-z0-9\n' _)"
+}
+
+# url_of NODE: where a serving node is
+url_of() {
+	cat "$1/serve.url"
+}
+
+# wait_until SECONDS DESCRIPTION CMD...: poll CMD (every 0.2 s) until it
+# succeeds
+wait_until() {
+	wu_limit=$(( $1 * 5 ))
+	wu_what=$2
+	shift 2
+	wu_i=0
+	until "$@" >/dev/null 2>&1; do
+		wu_i=$((wu_i + 1))
+		[ $wu_i -le $wu_limit ] || fail "$wu_what: not within $((wu_limit / 5)) s"
+		sleep 0.2
+	done
+	ok
+}
+
+# same_main NODE...: every node's main is the same commit
+same_main() {
+	sm_first=$(git -C "$1" rev-parse -q --verify refs/heads/main) || return 1
+	for sm_n in "$@"; do
+		[ "$(git -C "$sm_n" rev-parse -q --verify refs/heads/main)" = \
+			"$sm_first" ] || return 1
+	done
 }

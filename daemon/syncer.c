@@ -1,0 +1,333 @@
+/*
+ * cartosyncd — syncing with the peers, off the event loop (syncer.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cartosync/error.h"
+#include "cartosync/peers.h"
+#include "cartosync/sync.h"
+#include "log.h"
+#include "syncer.h"
+
+#define SYNC_INTERVAL_DEFAULT 60
+#define SYNC_BACKOFF_MAX_DEFAULT 3600
+
+typedef struct {
+	char *name;
+	uint64_t failures;
+	time_t due;
+} peer_timer;
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	int running, stop, reload, integrate, kick, busy;
+	char *dir;
+} s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+typedef struct {
+	cs_node *node;
+	cs_peer *peers;
+	size_t npeers;
+	peer_timer *timers;
+	uint64_t interval, backoff_max;
+	cs_transfer_limits limits;
+} worker;
+
+static void
+worker_clear(worker *w)
+{
+	for (size_t i = 0; i < w->npeers; i++)
+		free(w->timers[i].name);
+	free(w->timers);
+	cs_peers_free(w->peers, w->npeers);
+	cs_node_free(w->node);
+	memset(w, 0, sizeof(*w));
+}
+
+/* (Re)load the node, its peers and the [sync] settings; keep the timers
+ * of peers that stay. */
+static int
+worker_load(worker *w, const char *dir)
+{
+	worker fresh;
+	uint64_t deadline;
+	int error;
+
+	memset(&fresh, 0, sizeof(fresh));
+	if ((error = cs_node_open(&fresh.node, dir)) < 0 ||
+	    (error = cs_peers_list(&fresh.peers, &fresh.npeers, fresh.node)) <
+		    0 ||
+	    (error = cs_node_config_uint(&fresh.interval, fresh.node, "sync",
+					 "interval", SYNC_INTERVAL_DEFAULT)) <
+		    0 ||
+	    (error = cs_node_config_uint(&fresh.backoff_max, fresh.node,
+					 "sync", "backoff-max",
+					 SYNC_BACKOFF_MAX_DEFAULT)) < 0 ||
+	    (error = cs_node_config_uint(&deadline, fresh.node, "sync",
+					 "deadline",
+					 CS_TRANSFER_DEADLINE_MS / 1000)) < 0 ||
+	    (error = cs_node_config_size(&fresh.limits.max_bytes, fresh.node,
+					 "sync", "max-bytes",
+					 CS_TRANSFER_MAX_BYTES)) < 0 ||
+	    (error = cs_node_config_uint(&fresh.limits.max_objects,
+					 fresh.node, "sync", "max-objects",
+					 CS_TRANSFER_MAX_OBJECTS)) < 0) {
+		worker_clear(&fresh);
+		return error;
+	}
+	if (fresh.interval == 0)
+		fresh.interval = 1;
+	fresh.limits.deadline_ms = deadline * 1000;
+	if ((fresh.timers = calloc(fresh.npeers + 1,
+				   sizeof(*fresh.timers))) == NULL) {
+		worker_clear(&fresh);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	for (size_t i = 0; i < fresh.npeers; i++) {
+		fresh.timers[i].name = strdup(fresh.peers[i].name);
+		for (size_t k = 0; k < w->npeers; k++)
+			if (strcmp(w->timers[k].name, fresh.peers[i].name) ==
+			    0) {
+				fresh.timers[i].failures =
+					w->timers[k].failures;
+				fresh.timers[i].due = w->timers[k].due;
+			}
+	}
+	worker_clear(w);
+	*w = fresh;
+	return 0;
+}
+
+static void
+integrate(worker *w, const char *why)
+{
+	cs_integrate_result r;
+	char hex[CS_OID_HEXSZ + 1];
+
+	if (cs_sync_integrate(&r, w->node) < 0) {
+		log_error("integrate (%s): %s", why, cs_error_last());
+		return;
+	}
+	cs_oid_fmt(hex, &r.main);
+	if (r.rejected)
+		log_warning("integrate (%s): %zu held head%s left out: %s",
+			    why, r.rejected, r.rejected == 1 ? "" : "s",
+			    r.report && r.report->nissues
+				    ? r.report->issues[0].reason
+				    : "they do not verify");
+	if (r.reapplied)
+		log_info("integrate (%s): %zu edit%s of this node re-applied"
+			 " on valid history",
+			 why, r.reapplied, r.reapplied == 1 ? "" : "s");
+	if (r.changed)
+		log_info("integrate (%s): main is now %.12s (%zu edits folded,"
+			 " %zu conflicting fields)",
+			 why, hex, r.tips, r.conflicts);
+	cs_integrate_result_dispose(&r);
+}
+
+static void
+round_with(worker *w, size_t i)
+{
+	const cs_peer *p = &w->peers[i];
+	peer_timer *t = &w->timers[i];
+	cs_peer_round r;
+	time_t now = time(NULL);
+	char hex[CS_OID_HEXSZ + 1];
+
+	if (cs_peer_sync(&r, w->node, p, &w->limits) < 0) {
+		uint64_t wait = w->interval;
+
+		t->failures++;
+		for (uint64_t k = 1; k < t->failures && wait < w->backoff_max;
+		     k++)
+			wait *= 2;
+		if (wait > w->backoff_max)
+			wait = w->backoff_max;
+		t->due = now + (time_t)wait;
+		log_warning("peer %s (%s): %s; retrying in %llu s", p->name,
+			    p->org, cs_error_last(), (unsigned long long)wait);
+		return;
+	}
+	if (t->failures)
+		log_info("peer %s (%s): reachable again after %llu failure%s",
+			 p->name, p->org, (unsigned long long)t->failures,
+			 t->failures == 1 ? "" : "s");
+	t->failures = 0;
+	t->due = now + (time_t)w->interval;
+	if (r.rejected)
+		log_warning("peer %s (%s): %zu commit%s rejected, kept in"
+			    " quarantine: %s",
+			    p->name, p->org, r.rejected,
+			    r.rejected == 1 ? "" : "s",
+			    r.report->issues[0].reason);
+	if (r.fetched && !r.up_to_date) {
+		cs_oid_fmt(hex, &r.head);
+		log_info("peer %s (%s): fetched and verified %.12s", p->name,
+			 p->org, hex);
+	}
+	if (r.reapplied)
+		log_info("peer %s: %zu edit%s of this node re-applied on valid"
+			 " history",
+			 p->name, r.reapplied, r.reapplied == 1 ? "" : "s");
+	cs_oid_fmt(hex, &r.main);
+	if (r.main_changed)
+		log_info("peer %s: main is now %.12s", p->name, hex);
+	if (r.pushed)
+		log_debug("peer %s: pushed main %.12s", p->name, hex);
+	cs_peer_round_dispose(&r);
+}
+
+static void *
+run(void *arg)
+{
+	worker w;
+	int loaded;
+
+	(void)arg;
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_lock(&s.lock);
+	loaded = worker_load(&w, s.dir) == 0;
+	for (;;) {
+		time_t now = time(NULL), next = now + 3600;
+		int do_integrate, kick;
+
+		if (s.stop)
+			break;
+		if (s.reload) {
+			s.reload = 0;
+			pthread_mutex_unlock(&s.lock);
+			if (worker_load(&w, s.dir) < 0)
+				log_error("sync: keeping the old peers: %s",
+					  cs_error_last());
+			else
+				loaded = 1;
+			pthread_mutex_lock(&s.lock);
+			continue;
+		}
+		do_integrate = s.integrate;
+		kick = s.kick;
+		s.integrate = s.kick = 0;
+		s.busy = 1;
+		pthread_mutex_unlock(&s.lock);
+		if (loaded && do_integrate)
+			integrate(&w, "a push arrived");
+		for (size_t i = 0; loaded && i < w.npeers; i++) {
+			if (kick || w.timers[i].due <= now)
+				round_with(&w, i);
+			pthread_mutex_lock(&s.lock);
+			if (s.stop || s.integrate) {
+				pthread_mutex_unlock(&s.lock);
+				break;
+			}
+			pthread_mutex_unlock(&s.lock);
+		}
+		for (size_t i = 0; loaded && i < w.npeers; i++)
+			if (w.timers[i].due < next)
+				next = w.timers[i].due;
+		pthread_mutex_lock(&s.lock);
+		s.busy = 0;
+		pthread_cond_broadcast(&s.wake);
+		if (!s.stop && !s.reload && !s.integrate && !s.kick) {
+			struct timespec ts = {next > time(NULL) ? next : time(NULL) + 1, 0};
+
+			pthread_cond_timedwait(&s.wake, &s.lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&s.lock);
+	worker_clear(&w);
+	return NULL;
+}
+
+int
+syncer_start(const char *dir)
+{
+	worker probe;
+	int error;
+
+	/* The configuration is checked here, so a bad one fails the start
+	 * with its message instead of a log line later. */
+	memset(&probe, 0, sizeof(probe));
+	if ((error = worker_load(&probe, dir)) < 0)
+		return error;
+	if (probe.npeers)
+		log_info("sync: %zu peer%s, every %llu s", probe.npeers,
+			 probe.npeers == 1 ? "" : "s",
+			 (unsigned long long)probe.interval);
+	worker_clear(&probe);
+	if ((s.dir = strdup(dir)) == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	s.stop = 0;
+	if (pthread_create(&s.thread, NULL, run, NULL) != 0) {
+		free(s.dir);
+		s.dir = NULL;
+		return cs_error_set(CS_ERROR, "cannot start the sync thread");
+	}
+	s.running = 1;
+	return 0;
+}
+
+static void
+flag(int *which)
+{
+	pthread_mutex_lock(&s.lock);
+	*which = 1;
+	pthread_cond_broadcast(&s.wake);
+	pthread_mutex_unlock(&s.lock);
+}
+
+void
+syncer_reload(void)
+{
+	flag(&s.reload);
+}
+
+void
+syncer_integrate(const char *org)
+{
+	log_debug("sync: a push from %s arrived", org);
+	flag(&s.integrate);
+}
+
+void
+syncer_kick(void)
+{
+	flag(&s.kick);
+}
+
+void
+syncer_stop(unsigned grace_ms)
+{
+	struct timespec ts;
+	int done = 1;
+
+	if (!s.running)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += grace_ms / 1000;
+	ts.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s.lock);
+	s.stop = 1;
+	pthread_cond_broadcast(&s.wake);
+	while (s.busy && done == 1)
+		if (pthread_cond_timedwait(&s.wake, &s.lock, &ts) == ETIMEDOUT)
+			done = 0;
+	pthread_mutex_unlock(&s.lock);
+	if (done)
+		pthread_join(s.thread, NULL);
+	else
+		log_warning("sync: a round is still running; leaving it (it"
+			    " leaves nothing half-written)");
+	s.running = 0;
+}
