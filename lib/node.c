@@ -126,6 +126,12 @@ config_parse(cs_node *node, char *text, const char *path)
 			break;
 		}
 		*eq = '\0';
+		/* "key = value   # comment" */
+		for (char *c = eq + 1; *c; c++)
+			if (*c == '#' && (c[-1] == ' ' || c[-1] == '\t')) {
+				*c = '\0';
+				break;
+			}
 		node->config[node->nconfig].section = strdup(section);
 		node->config[node->nconfig].key = strdup(trim(l));
 		node->config[node->nconfig].value = strdup(trim(eq + 1));
