@@ -59,6 +59,9 @@ cmd_status(cli_ctx *cli, int argc, char **argv)
 		json_integer_value(json_object_get(st, "conflicts")) == 1
 			? ""
 			: "s");
+	if (json_object_get(st, "upgrade_needed"))
+		cli_say("NOT WRITING: %s\n",
+			json_string_value(json_object_get(st, "upgrade_needed")));
 	cli_say("heads:\n");
 	json_object_foreach(json_object_get(st, "heads"), key, v)
 		cli_say("  %.12s %s\n", json_string_value(v), key);

@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "cartosync/commit.h"
+#include "cartosync/consortium.h"
 #include "cartosync/error.h"
 #include "cartosync/json.h"
 #include "cartosync/node.h"
@@ -798,6 +799,55 @@ authority_now(cs_node *node, const cs_oid *main_id,
 }
 
 int
+cs_node_upgrade_needed(cs_node *node, int version, const char *where)
+{
+	char *path = join(node->dir, CS_NODE_UPGRADE_NEEDED), *text = NULL;
+	time_t now = time(NULL);
+	int len, error;
+
+	if (path == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	len = asprintf(&text, "%d %lld %s\n", version, (long long)now, where);
+	if (len < 0) {
+		free(path);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	error = write_file_atomic(path, text, (size_t)len, 0644);
+	free(text);
+	free(path);
+	return error;
+}
+
+int
+cs_node_check_upgrade(cs_node *node)
+{
+	char *path = join(node->dir, CS_NODE_UPGRADE_NEEDED);
+	char where[512] = "";
+	long long when = 0;
+	int version = 0, error = 0;
+	FILE *f;
+
+	if (path == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%d %lld %511[^\n]", &version, &when, where) < 1)
+			version = 0;
+		fclose(f);
+		if (version > CS_PROTOCOL_VERSION)
+			error = cs_error_set(
+				CS_EPERM,
+				"this node met protocol version %d (at %s),"
+				" which this cartosync does not implement:"
+				" upgrade cartosync before writing",
+				version, where);
+		else
+			unlink(path); /* upgraded since */
+	}
+	free(path);
+	return error;
+}
+
+int
 cs_node_commit(cs_oid *out, int *in_main, cs_node *node, const cs_oid *base,
 	       const cs_tree_update *updates, size_t count,
 	       const char *message)
@@ -808,7 +858,8 @@ cs_node_commit(cs_oid *out, int *in_main, cs_node *node, const cs_oid *base,
 	int error, has_main;
 
 	*in_main = 0;
-	if ((error = cs_node_key(&key, node)) < 0)
+	if ((error = cs_node_check_upgrade(node)) < 0 ||
+	    (error = cs_node_key(&key, node)) < 0)
 		return error;
 	if ((error = cs_repo_lock(node->repo)) < 0)
 		return error;

@@ -540,5 +540,8 @@ cs_node_status(cs_node *node)
 	json_object_set_new(out, "heads", heads);
 	json_object_set_new(out, "peers", cs_peers_status(node));
 	json_object_set_new(out, "quarantine", quarantine_list(node));
+	if (cs_node_check_upgrade(node) < 0)
+		json_object_set_new(out, "upgrade_needed",
+				    json_string(cs_error_last()));
 	return out;
 }

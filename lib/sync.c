@@ -279,7 +279,9 @@ cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 		goto done;
 	if (result->report->protocol) {
 		/* Not a verdict: this node cannot judge what it does not
-		 * implement.  Nothing is rejected; the node stops here. */
+		 * implement.  Nothing is rejected; the node stops writing
+		 * until it is upgraded. */
+		cs_node_upgrade_needed(node, result->report->protocol, source);
 		error = cs_error_set(CS_EPERM,
 				     "the history from '%s' uses protocol"
 				     " version %d, which this cartosync does"
@@ -356,12 +358,13 @@ cs_sync_check_pushed(cs_node *node, const char *const *refs,
 	opts.nheld = held.n;
 	if ((error = cs_verify(&report, judged, &opts)) < 0)
 		goto done;
-	if (report->protocol)
+	if (report->protocol) {
+		cs_node_upgrade_needed(node, report->protocol, "a push");
 		error = cs_error_set(CS_EPERM,
 				     "the pushed history uses protocol version"
 				     " %d, which this node does not implement"
 				     " yet", report->protocol);
-	else if (report->nissues) {
+	} else if (report->nissues) {
 		char hex[CS_OID_HEXSZ + 1];
 		const char *ref = "?";
 

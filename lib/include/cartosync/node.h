@@ -99,6 +99,22 @@ int cs_node_config_size(uint64_t *out, const cs_node *node,
 int cs_node_config_uint(uint64_t *out, const cs_node *node,
 			const char *section, const char *key, uint64_t dflt);
 
+/*
+ * DIR/upgrade-needed: a history this node met uses a protocol version it
+ * does not implement.  Until an upgraded cartosync runs, the node does not
+ * write (cs_node_commit refuses, naming the version and where it was met);
+ * nothing is rejected meanwhile.  A cartosync that implements the version
+ * removes the file.
+ */
+#define CS_NODE_UPGRADE_NEEDED "upgrade-needed"
+
+/* Record that `where` uses protocol `version`. */
+int cs_node_upgrade_needed(cs_node *node, int version, const char *where);
+
+/* 0, or CS_EPERM naming what was met when this node must be upgraded
+ * before it writes. */
+int cs_node_check_upgrade(cs_node *node);
+
 /* Write `value` in canonical form as a blob. */
 int cs_node_write_json(cs_oid *out, cs_node *node, const json_t *value);
 
