@@ -49,21 +49,18 @@ cmd_sync(cli_ctx *cli, int argc, char **argv)
 {
 	cs_peer *peers = NULL;
 	cs_node *node = NULL;
-	json_t *out = json_array();
+	json_t *out = NULL;
 	size_t n = 0, done = 0;
 	int error, status = EXIT_OK;
 
 	if (cli_help_requested(argc, argv, usage))
 		return EXIT_OK;
 	for (int i = 1; i < argc; i++)
-		if (argv[i][0] == '-') {
-			json_decref(out);
+		if (argv[i][0] == '-')
 			return cli_usage(usage, "unknown option '%s'", argv[i]);
-		}
-	if ((status = cli_open_node(cli, &node)) != 0) {
-		json_decref(out);
+	if ((status = cli_open_node(cli, &node)) != 0)
 		return status;
-	}
+	out = json_array();
 	if ((error = cs_peers_list(&peers, &n, node)) < 0) {
 		status = cli_fail(error);
 		goto done;
