@@ -78,7 +78,7 @@ cmd_sync(cli_ctx *cli, int argc, char **argv)
 	}
 	for (size_t k = 0; k < n; k++) {
 		progress_state st = {peers[k].name, 0};
-		cs_transfer_limits limits = {0, 0, 0, NULL, NULL};
+		cs_transfer_limits limits;
 		cs_peer_round round;
 		char hex[CS_OID_HEXSZ + 1];
 		int wanted = argc == 1;
@@ -88,6 +88,10 @@ cmd_sync(cli_ctx *cli, int argc, char **argv)
 		if (!wanted)
 			continue;
 		done++;
+		if ((error = cs_peers_limits(&limits, node)) < 0) {
+			status = cli_fail(error);
+			goto done;
+		}
 		if (isatty(2)) {
 			limits.progress = progress;
 			limits.progress_arg = &st;

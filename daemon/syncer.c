@@ -57,7 +57,6 @@ static int
 worker_load(worker *w, const char *dir)
 {
 	worker fresh;
-	uint64_t deadline;
 	int error;
 
 	memset(&fresh, 0, sizeof(fresh));
@@ -70,21 +69,12 @@ worker_load(worker *w, const char *dir)
 	    (error = cs_node_config_uint(&fresh.backoff_max, fresh.node,
 					 "sync", "backoff-max",
 					 SYNC_BACKOFF_MAX_DEFAULT)) < 0 ||
-	    (error = cs_node_config_uint(&deadline, fresh.node, "sync",
-					 "deadline",
-					 CS_TRANSFER_DEADLINE_MS / 1000)) < 0 ||
-	    (error = cs_node_config_size(&fresh.limits.max_bytes, fresh.node,
-					 "sync", "max-bytes",
-					 CS_TRANSFER_MAX_BYTES)) < 0 ||
-	    (error = cs_node_config_uint(&fresh.limits.max_objects,
-					 fresh.node, "sync", "max-objects",
-					 CS_TRANSFER_MAX_OBJECTS)) < 0) {
+	    (error = cs_peers_limits(&fresh.limits, fresh.node)) < 0) {
 		worker_clear(&fresh);
 		return error;
 	}
 	if (fresh.interval == 0)
 		fresh.interval = 1;
-	fresh.limits.deadline_ms = deadline * 1000;
 	if ((fresh.timers = calloc(fresh.npeers + 1,
 				   sizeof(*fresh.timers))) == NULL) {
 		worker_clear(&fresh);

@@ -191,6 +191,8 @@ cs_peers_add(cs_node *node, const cs_peer *peer)
 	return 0;
 }
 
+static void forget_peer(const cs_node *node, const char *name);
+
 int
 cs_peers_remove(cs_node *node, const char *name)
 {
@@ -201,6 +203,30 @@ cs_peers_remove(cs_node *node, const char *name)
 	snprintf(sec, sizeof(sec), "peer \"%s\"", name);
 	if (cs_node_config_remove_section(node, sec) < 0)
 		return cs_error_set(CS_ENOTFOUND, "no peer named %s", name);
+	forget_peer(node, name);
+	return 0;
+}
+
+int
+cs_peers_limits(cs_transfer_limits *out, const cs_node *node)
+{
+	uint64_t deadline;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = cs_node_config_uint(&deadline, node, "sync", "deadline",
+					 CS_TRANSFER_DEADLINE_MS / 1000)) < 0 ||
+	    (error = cs_node_config_size(&out->max_bytes, node, "sync",
+					 "max-bytes", CS_TRANSFER_MAX_BYTES)) <
+		    0 ||
+	    (error = cs_node_config_uint(&out->max_objects, node, "sync",
+					 "max-objects",
+					 CS_TRANSFER_MAX_OBJECTS)) < 0)
+		return error;
+	if (deadline == 0)
+		return cs_error_set(CS_EINVALID,
+				    "[sync] deadline must be at least 1 s");
+	out->deadline_ms = deadline * 1000;
 	return 0;
 }
 
@@ -286,6 +312,32 @@ done:
 	if (fd >= 0)
 		close(fd);
 	json_decref(doc);
+	free(lock);
+	free(path);
+	free(tmp);
+}
+
+/* A removed peer leaves the status file too. */
+static void
+forget_peer(const cs_node *node, const char *name)
+{
+	char *lock = status_path(node, ".lock"), *path = status_path(node, "");
+	char *tmp = status_path(node, ".tmp");
+	json_t *doc;
+	int fd = -1;
+
+	if (lock && path && tmp &&
+	    (fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0 &&
+	    flock(fd, LOCK_EX) == 0) {
+		doc = cs_peers_status(node);
+		if (json_object_del(doc, name) == 0 &&
+		    json_dump_file(doc, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) ==
+			    0)
+			rename(tmp, path);
+		json_decref(doc);
+	}
+	if (fd >= 0)
+		close(fd);
 	free(lock);
 	free(path);
 	free(tmp);

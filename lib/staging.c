@@ -412,6 +412,32 @@ enforce_quota(cs_node *node)
 	free(root);
 }
 
+/* Whether the peer's head `hex` is in quarantine already (a peer that
+ * keeps serving a rejected head is not kept again each round). */
+static int
+quarantined_already(cs_staging *s, const char *hex)
+{
+	char *dir = node_path(s->node, CS_QUARANTINE_DIR, s->name);
+	char suffix[16];
+	DIR *d;
+	struct dirent *e;
+	int found = 0;
+
+	snprintf(suffix, sizeof(suffix), "-%.12s", hex);
+	if (dir && (d = opendir(dir)) != NULL) {
+		while (!found && (e = readdir(d)) != NULL) {
+			size_t len = strlen(e->d_name);
+
+			found = len > strlen(suffix) &&
+				strcmp(e->d_name + len - strlen(suffix),
+				       suffix) == 0;
+		}
+		closedir(d);
+	}
+	free(dir);
+	return found;
+}
+
 int
 cs_staging_quarantine(cs_staging *s, const cs_oid *head, const json_t *reason)
 {
@@ -422,6 +448,8 @@ cs_staging_quarantine(cs_staging *s, const cs_oid *head, const json_t *reason)
 	int error = 0;
 
 	cs_oid_fmt(hex, head);
+	if (quarantined_already(s, hex))
+		return 0;
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	if ((dir = node_path(s->node, CS_QUARANTINE_DIR, s->name)) == NULL ||

@@ -52,6 +52,10 @@ int cs_peers_add(cs_node *node, const cs_peer *peer);
  * fetch from a peer of that name). */
 int cs_peers_remove(cs_node *node, const char *name);
 
+/* The transfer limits of the node's [sync] section (deadline, max-bytes,
+ * max-objects), defaults for what is not set. */
+int cs_peers_limits(cs_transfer_limits *out, const cs_node *node);
+
 typedef struct {
 	int fetched;        /* a fetch ran */
 	cs_oid head;        /* the peer's main */
