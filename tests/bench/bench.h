@@ -22,9 +22,11 @@
 /* Monotonic wall clock, in seconds. */
 double bench_now(void);
 
-/* The source tree (for schema/ and tests/data/) and the cartosync program. */
+/* The source tree (for schema/ and tests/data/), the cartosync program
+ * ($CARTOSYNC) and the daemon ($CARTOSYNCD), else those of the build. */
 const char *bench_source_root(void);
 const char *bench_cartosync(void);
+const char *bench_cartosyncd(void);
 
 /* A progress line on stderr, stamped with the seconds since the start. */
 void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -87,6 +89,21 @@ json_t *bench_variant(const json_t *sample, const char *owner, unsigned long n);
  * admissions.  Exits on failure.
  */
 void bench_consortium(const char *dir, const char *const *orgs, size_t norgs);
+
+/*
+ * Generate a linear history of `ncommits` signed edits on top of
+ * nodes[0]'s main, in nodes[0]'s repository, and move its main there.
+ * Each edit adds `per_commit` records made by bench_variant() from the
+ * service samples (one record in ten owned by "shared", the others by the
+ * signer); the nodes sign in turn, `block` commits each.  The edits are
+ * made with the library's commit pieces (cs_commit_format_payload,
+ * cs_sshsig_sign, cs_commit_add_signature) and stored through a libgit2
+ * mempack written out every few thousand commits as a pack of the new
+ * objects (not repacked: `git repack -ad` for one pack).  With per_commit 1 each message is "records: add service ID".
+ * Call after bench_durable(0), for speed.  Exits on failure.
+ */
+void bench_generate_packed(cs_node *const *nodes, size_t nnodes,
+                           size_t ncommits, size_t block, size_t per_commit);
 
 /*
  * Turn off fsync of objects and refs (libgit2's

@@ -18,10 +18,16 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 
+#include "cartosync/commit.h"
 #include "cartosync/error.h"
 #include "cartosync/json.h"
+#include "cartosync/key.h"
 #include "cartosync/record.h"
+#include "cartosync/repo.h"
+#include "cartosync/sshsig.h"
 #include "bench.h"
 
 #ifndef BENCH_SOURCE_ROOT
@@ -29,6 +35,9 @@
 #endif
 #ifndef BENCH_CARTOSYNC
 #define BENCH_CARTOSYNC "cartosync"
+#endif
+#ifndef BENCH_CARTOSYNCD
+#define BENCH_CARTOSYNCD "cartosyncd"
 #endif
 
 double
@@ -54,6 +63,14 @@ bench_cartosync(void)
 	const char *s = getenv("CARTOSYNC");
 
 	return s && *s ? s : BENCH_CARTOSYNC;
+}
+
+const char *
+bench_cartosyncd(void)
+{
+	const char *s = getenv("CARTOSYNCD");
+
+	return s && *s ? s : BENCH_CARTOSYNCD;
 }
 
 void
@@ -473,6 +490,247 @@ void
 bench_durable(int on)
 {
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, on);
+}
+
+/*
+ * The generator of signed edits (bench_generate_packed).  The objects go
+ * to a libgit2 mempack that is written out as a pack every FLUSH_COMMITS
+ * commits or FLUSH_RECORDS records, as a fetch would store them: writing 7
+ * loose files per commit, then `git repack`, is what takes the time on a
+ * slow file system, and is not what is measured.
+ */
+#define FLUSH_COMMITS 2500
+#define FLUSH_RECORDS 25000
+
+static void
+git_die(const char *what)
+{
+	const git_error *e = git_error_last();
+
+	fprintf(stderr, "bench: %s: %s\n", what,
+	        e && e->message ? e->message : "git error");
+	exit(1);
+}
+
+typedef struct {
+	git_packbuilder *pb;
+	git_odb_backend *mempack;
+} flush_walk;
+
+/* Insert an entry of a new tree if it is new too (in the mempack). */
+static int
+flush_entry(const char *root, const git_tree_entry *entry, void *payload)
+{
+	flush_walk *f = payload;
+	const git_oid *id = git_tree_entry_id(entry);
+
+	(void)root;
+	if (!f->mempack->exists(f->mempack, id))
+		return 1; /* in a pack already, and all below it */
+	return git_packbuilder_insert(f->pb, id, git_tree_entry_name(entry)) <
+	                       0
+	               ? -1
+	               : 0;
+}
+
+/*
+ * Write the objects of the commits `tip` adds to `since` that are in the
+ * mempack (the new ones) as a pack in the repository, then empty the
+ * mempack.  Not git_mempack_dump(): it inserts each commit with its whole
+ * tree, so every pack would hold the whole map again and the generator
+ * would slow down as the map grows.  Not git_packbuilder_insert_walk()
+ * either: it inserts trees without their names, which makes poor deltas
+ * (a pack twice the size, that `git repack -ad` keeps).
+ */
+static void
+flush_pack(git_repository *git, git_odb *odb, git_odb_backend *mempack,
+           const cs_oid *tip, const cs_oid *since)
+{
+	flush_walk f = {NULL, mempack};
+	git_revwalk *walk = NULL;
+	git_oid t, s, id;
+	int error;
+
+	memcpy(t.id, tip->id, CS_OID_RAWSZ);
+	memcpy(s.id, since->id, CS_OID_RAWSZ);
+	if (git_packbuilder_new(&f.pb, git) < 0 ||
+	    git_revwalk_new(&walk, git) < 0 || git_revwalk_push(walk, &t) < 0 ||
+	    git_revwalk_hide(walk, &s) < 0)
+		git_die("packbuilder");
+	git_packbuilder_set_threads(f.pb, 0);
+	while ((error = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *commit = NULL;
+		git_tree *tree = NULL;
+
+		if (git_packbuilder_insert(f.pb, &id, NULL) < 0 ||
+		    git_commit_lookup(&commit, git, &id) < 0 ||
+		    git_commit_tree(&tree, commit) < 0)
+			git_die("packbuilder");
+		if (mempack->exists(mempack, git_tree_id(tree)) &&
+		    (git_packbuilder_insert(f.pb, git_tree_id(tree), NULL) < 0 ||
+		     git_tree_walk(tree, GIT_TREEWALK_PRE, flush_entry, &f) <
+		             0))
+			git_die("packbuilder");
+		git_tree_free(tree);
+		git_commit_free(commit);
+	}
+	if (error != GIT_ITEROVER ||
+	    git_packbuilder_write(f.pb, NULL, 0, NULL, NULL) < 0)
+		git_die("writing a pack");
+	git_revwalk_free(walk);
+	git_packbuilder_free(f.pb);
+	if (git_odb_refresh(odb) < 0 || git_mempack_reset(mempack) < 0)
+		git_die("mempack reset");
+}
+
+void
+bench_generate_packed(cs_node *const *nodes, size_t nnodes, size_t ncommits,
+                      size_t block, size_t per_commit)
+{
+	json_t *samples = bench_samples("service-");
+	size_t nsamples = json_array_size(samples), nrecords = 0, unflushed = 0;
+	git_repository *git = NULL;
+	git_odb *odb = NULL;
+	git_odb_backend *mempack = NULL;
+	git_tree_update *updates;
+	char **paths;
+	const cs_key **keys;
+	char **fps;
+	cs_oid start_main, base, tree, flushed;
+	double start = bench_now(), last = start;
+	int64_t when = 1735689600; /* 2025-01-01, one edit a minute */
+
+	if (block == 0)
+		block = 1;
+	if (per_commit == 0)
+		per_commit = 1;
+	keys = calloc(nnodes, sizeof(*keys));
+	fps = calloc(nnodes, sizeof(*fps));
+	updates = calloc(per_commit, sizeof(*updates));
+	paths = calloc(per_commit, sizeof(*paths));
+	if (keys == NULL || fps == NULL || updates == NULL || paths == NULL)
+		bench_die("out of memory");
+	for (size_t i = 0; i < nnodes; i++) {
+		if (cs_node_key(&keys[i], nodes[i]) < 0)
+			bench_die("node key");
+		fps[i] = cs_key_fingerprint(keys[i]);
+	}
+	if (cs_node_main(&start_main, nodes[0]) < 0 ||
+	    cs_repo_commit_tree(&tree, cs_node_repo(nodes[0]), &start_main) < 0)
+		bench_die("main");
+	if (git_repository_open(&git, cs_node_dir(nodes[0])) < 0 ||
+	    git_repository_odb(&odb, git) < 0 ||
+	    git_mempack_new(&mempack) < 0 ||
+	    git_odb_add_backend(odb, mempack, 1000) < 0)
+		git_die("mempack");
+	base = flushed = start_main;
+	for (size_t done = 0; done < ncommits; done++) {
+		size_t w = (done / block) % nnodes;
+		const char *org = cs_node_org(nodes[w]);
+		char *payload = NULL, *armor = NULL, *text = NULL;
+		char message[128];
+		size_t payload_len, text_len;
+		git_oid gtree, gcommit;
+		git_tree *baseline = NULL;
+		cs_commit commit;
+
+		for (size_t k = 0; k < per_commit; k++, nrecords++) {
+			/* One record in ten is a shared one. */
+			const char *owner =
+			        nrecords % 10 == 9 ? CS_OWNER_SHARED : org;
+			json_t *record = bench_variant(
+			        json_array_get(samples, nrecords % nsamples),
+			        owner, nrecords);
+			char *canon = NULL;
+			size_t canon_len;
+
+			if (per_commit == 1)
+				snprintf(message, sizeof(message),
+				         "records: add service %s\n",
+				         json_string_value(json_object_get(
+				                 record, "id")));
+			if (cs_record_path(&paths[k], record) < 0 ||
+			    cs_json_canonical(&canon, &canon_len, record) < 0)
+				bench_die("record");
+			memset(&updates[k], 0, sizeof(updates[k]));
+			updates[k].action = GIT_TREE_UPDATE_UPSERT;
+			updates[k].filemode = GIT_FILEMODE_BLOB;
+			updates[k].path = paths[k];
+			if (git_blob_create_from_buffer(&updates[k].id, git,
+			                                canon, canon_len) < 0)
+				git_die("blob");
+			free(canon);
+			json_decref(record);
+		}
+		if (per_commit > 1)
+			snprintf(message, sizeof(message),
+			         "records: add %zu services\n", per_commit);
+		memcpy(gtree.id, tree.id, CS_OID_RAWSZ);
+		if (git_tree_lookup(&baseline, git, &gtree) < 0 ||
+		    git_tree_create_updated(&gtree, git, baseline, per_commit,
+		                            updates) < 0)
+			git_die("tree");
+		git_tree_free(baseline);
+		memset(&commit, 0, sizeof(commit));
+		commit.kind = CS_COMMIT_EDIT;
+		memcpy(commit.tree.id, gtree.id, CS_OID_RAWSZ);
+		commit.parents[0] = base;
+		commit.parent_count = 1;
+		commit.author.name = (char *)org;
+		commit.author.email = fps[w];
+		commit.author.time = when += 60;
+		commit.committer = commit.author;
+		commit.message = message;
+		if (cs_commit_format_payload(&payload, &payload_len, &commit) <
+		            0 ||
+		    cs_sshsig_sign(&armor, keys[w], CS_SSHSIG_NAMESPACE_GIT,
+		                   (const uint8_t *)payload, payload_len) < 0 ||
+		    cs_commit_add_signature(&text, &text_len, payload,
+		                            payload_len, armor) < 0)
+			bench_die("commit");
+		if (git_odb_write(&gcommit, odb, text, text_len,
+		                  GIT_OBJECT_COMMIT) < 0)
+			git_die("commit");
+		memcpy(base.id, gcommit.id, CS_OID_RAWSZ);
+		tree = commit.tree;
+		for (size_t k = 0; k < per_commit; k++) {
+			free(paths[k]);
+			paths[k] = NULL;
+		}
+		free(payload);
+		free(armor);
+		free(text);
+		unflushed += per_commit;
+		if ((done + 1) % FLUSH_COMMITS == 0 ||
+		    unflushed >= FLUSH_RECORDS || done + 1 == ncommits) {
+			flush_pack(git, odb, mempack, &base, &flushed);
+			flushed = base;
+			unflushed = 0;
+		}
+		if (bench_now() - last > 5) {
+			last = bench_now();
+			bench_note("generated %zu/%zu commits (%.0f/s)",
+			           done + 1, ncommits,
+			           (double)(done + 1) / (last - start));
+		}
+	}
+	git_odb_free(odb);
+	git_repository_free(git);
+	if (ncommits > 0 &&
+	    cs_repo_ref_cas(cs_node_repo(nodes[0]), CS_REF_MAIN, &base,
+	                    &start_main, "bench: generated edits") < 0)
+		bench_die("main");
+	bench_note("generated %zu commits, %zu records in %.1f s (%.0f "
+	           "commits/s, in packs)",
+	           ncommits, nrecords, bench_now() - start,
+	           (double)ncommits / (bench_now() - start));
+	for (size_t i = 0; i < nnodes; i++)
+		free(fps[i]);
+	free(fps);
+	free(keys);
+	free(updates);
+	free(paths);
+	json_decref(samples);
 }
 
 /* Result lines, printed together by bench_results_print(). */

@@ -20,7 +20,8 @@
  * ends with --commits records.  Generating is not timed.  The edits are
  * made with the library's commit pieces (cs_commit_format_payload,
  * cs_sshsig_sign, cs_commit_add_signature) and stored in packs through a
- * libgit2 mempack, then `git repack -ad` makes one pack, as after a clone
+ * libgit2 mempack (bench_generate_packed(), in bench_util.c), then `git
+ * repack -ad` makes one pack, as after a clone
  * or fetch.  cs_map_put() is not used by default: it spends ~20-30 ms per
  * commit reloading the consortium for its preflight check, and writing
  * 7 loose objects per commit is slow on some file systems.
@@ -41,7 +42,6 @@
 #include <unistd.h>
 
 #include <git2.h>
-#include <git2/sys/mempack.h>
 
 #include "cartosync/commit.h"
 #include "cartosync/error.h"
@@ -243,154 +243,6 @@ generate_direct(cs_node **nodes, size_t ncommits, size_t block)
 	json_decref(samples);
 }
 
-/*
- * Like generate_direct(), but the objects go to a libgit2 mempack that is
- * written out as a pack every FLUSH commits, as a fetch would store them:
- * writing 7 loose files per commit, then `git repack`, is what takes the
- * time on a slow file system, and is not what is measured.
- */
-#define FLUSH 2500
-
-static void
-git_die(const char *what)
-{
-	const git_error *e = git_error_last();
-
-	fprintf(stderr, "bench: %s: %s\n", what,
-	        e && e->message ? e->message : "git error");
-	exit(1);
-}
-
-static void
-flush_pack(git_repository *git, git_odb *odb, git_odb_backend *mempack)
-{
-	git_buf pack = {0};
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats;
-
-	memset(&stats, 0, sizeof(stats));
-	if (git_mempack_dump(&pack, git, mempack) < 0 ||
-	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
-	    wp->commit(wp, &stats) < 0)
-		git_die("writing a pack");
-	wp->free(wp);
-	git_buf_dispose(&pack);
-	if (git_mempack_reset(mempack) < 0)
-		git_die("mempack reset");
-}
-
-static void
-generate_packed(cs_node **nodes, size_t ncommits, size_t block)
-{
-	json_t *samples = bench_samples("service-");
-	size_t nsamples = json_array_size(samples);
-	git_repository *git = NULL;
-	git_odb *odb = NULL;
-	git_odb_backend *mempack = NULL;
-	const cs_key *keys[NORGS];
-	char *fps[NORGS];
-	cs_oid start_main, base, tree;
-	double start = bench_now(), last = start;
-	int64_t when = 1735689600; /* 2025-01-01, one edit a minute */
-
-	for (size_t i = 0; i < NORGS; i++) {
-		if (cs_node_key(&keys[i], nodes[i]) < 0)
-			bench_die("node key");
-		fps[i] = cs_key_fingerprint(keys[i]);
-	}
-	if (cs_node_main(&start_main, nodes[0]) < 0 ||
-	    cs_repo_commit_tree(&tree, cs_node_repo(nodes[0]), &start_main) < 0)
-		bench_die("main");
-	if (git_repository_open(&git, cs_node_dir(nodes[0])) < 0 ||
-	    git_repository_odb(&odb, git) < 0 ||
-	    git_mempack_new(&mempack) < 0 ||
-	    git_odb_add_backend(odb, mempack, 1000) < 0)
-		git_die("mempack");
-	base = start_main;
-	for (size_t done = 0; done < ncommits; done++) {
-		size_t w = (done / block) % NORGS;
-		const char *org = cs_node_org(nodes[w]);
-		const char *owner = done % 10 == 9 ? "shared" : org;
-		json_t *record = bench_variant(
-		        json_array_get(samples, done % nsamples), owner, done);
-		char *path = NULL, *canon = NULL, *payload = NULL;
-		char *armor = NULL, *text = NULL, message[128];
-		size_t canon_len, payload_len, text_len;
-		git_oid blob, gtree, gcommit;
-		git_tree *baseline = NULL;
-		git_tree_update update;
-		cs_commit commit;
-
-		snprintf(message, sizeof(message), "records: add service %s\n",
-		         json_string_value(json_object_get(record, "id")));
-		if (cs_record_path(&path, record) < 0 ||
-		    cs_json_canonical(&canon, &canon_len, record) < 0)
-			bench_die("record");
-		memcpy(gtree.id, tree.id, CS_OID_RAWSZ);
-		memset(&update, 0, sizeof(update));
-		update.action = GIT_TREE_UPDATE_UPSERT;
-		update.filemode = GIT_FILEMODE_BLOB;
-		update.path = path;
-		if (git_blob_create_from_buffer(&blob, git, canon, canon_len) <
-		            0 ||
-		    git_tree_lookup(&baseline, git, &gtree) < 0)
-			git_die("blob");
-		update.id = blob;
-		if (git_tree_create_updated(&gtree, git, baseline, 1, &update) <
-		    0)
-			git_die("tree");
-		git_tree_free(baseline);
-		memset(&commit, 0, sizeof(commit));
-		commit.kind = CS_COMMIT_EDIT;
-		memcpy(commit.tree.id, gtree.id, CS_OID_RAWSZ);
-		commit.parents[0] = base;
-		commit.parent_count = 1;
-		commit.author.name = (char *)org;
-		commit.author.email = fps[w];
-		commit.author.time = when += 60;
-		commit.committer = commit.author;
-		commit.message = message;
-		if (cs_commit_format_payload(&payload, &payload_len, &commit) <
-		            0 ||
-		    cs_sshsig_sign(&armor, keys[w], CS_SSHSIG_NAMESPACE_GIT,
-		                   (const uint8_t *)payload, payload_len) < 0 ||
-		    cs_commit_add_signature(&text, &text_len, payload,
-		                            payload_len, armor) < 0)
-			bench_die("commit");
-		if (git_odb_write(&gcommit, odb, text, text_len,
-		                  GIT_OBJECT_COMMIT) < 0)
-			git_die("commit");
-		memcpy(base.id, gcommit.id, CS_OID_RAWSZ);
-		tree = commit.tree;
-		free(path);
-		free(canon);
-		free(payload);
-		free(armor);
-		free(text);
-		json_decref(record);
-		if ((done + 1) % FLUSH == 0 || done + 1 == ncommits)
-			flush_pack(git, odb, mempack);
-		if (bench_now() - last > 5) {
-			last = bench_now();
-			bench_note("generated %zu/%zu commits (%.0f/s)",
-			           done + 1, ncommits,
-			           (double)(done + 1) / (last - start));
-		}
-	}
-	git_odb_free(odb);
-	git_repository_free(git);
-	if (cs_repo_ref_cas(cs_node_repo(nodes[0]), CS_REF_MAIN, &base,
-	                    &start_main, "bench: generated edits") < 0)
-		bench_die("main");
-	bench_note("generated %zu commits in %.1f s (%.0f/s, in packs)",
-	           ncommits, bench_now() - start,
-	           (double)ncommits / (bench_now() - start));
-	for (size_t i = 0; i < NORGS; i++)
-		free(fps[i]);
-	json_decref(samples);
-}
-
 /* Seconds for the best of `runs` verifications; *commits judged. */
 static double
 time_verify(cs_repo *repo, const cs_oid *genesis, const cs_oid *tip,
@@ -499,7 +351,7 @@ main(int argc, char **argv)
 	else if (loose)
 		generate_direct(nodes, ncommits, block);
 	else
-		generate_packed(nodes, ncommits, block);
+		bench_generate_packed(nodes, NORGS, ncommits, block, 1);
 	/* Stage 0: the objects as they are (loose, or as kept); stage 1:
 	 * after `git repack -ad`, one pack as after a clone. */
 	first_stage = reuse || loose ? 0 : 1;
