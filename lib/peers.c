@@ -407,6 +407,25 @@ free_keys(char **keys, size_t n)
 	free(keys);
 }
 
+/* Whether the last successful round pushed `main` to the peer. */
+static int
+pushed_already(const cs_node *node, const cs_peer *peer, const cs_oid *main)
+{
+	json_t *doc = cs_peers_status(node), *entry;
+	const char *last, *url;
+	char hex[CS_OID_HEXSZ + 1];
+	int same;
+
+	entry = json_object_get(doc, peer->name);
+	last = json_string_value(json_object_get(entry, "pushed"));
+	cs_oid_fmt(hex, main);
+	url = json_string_value(json_object_get(entry, "url"));
+	same = last && strcmp(last, hex) == 0 && url &&
+	       strcmp(url, peer->url) == 0;
+	json_decref(doc);
+	return same;
+}
+
 static int
 fetch_round(cs_peer_round *round, cs_node *node, const cs_peer *peer,
 	    char **keys, size_t nkeys, const cs_transfer_limits *limits)
@@ -480,13 +499,21 @@ cs_peer_sync(cs_peer_round *round, cs_node *node, const cs_peer *peer,
 	if (peer->fetch &&
 	    (error = fetch_round(round, node, peer, keys, nkeys, limits)) < 0)
 		goto done;
-	if ((error = cs_sync_integrate(&integrated, node)) < 0)
-		goto done;
-	round->main_changed = integrated.changed;
-	round->main = integrated.main;
-	round->reapplied = integrated.reapplied;
-	cs_integrate_result_dispose(&integrated);
-	if (peer->push)
+	/* Nothing new from the peer: main already folds what the node
+	 * holds (edits are merged when they are made). */
+	if (round->fetched && round->up_to_date && round->rejected == 0 &&
+	    cs_node_main(&round->main, node) == 0) {
+		round->main_changed = 0;
+	} else {
+		if ((error = cs_sync_integrate(&integrated, node)) < 0)
+			goto done;
+		round->main_changed = integrated.changed;
+		round->main = integrated.main;
+		round->reapplied = integrated.reapplied;
+		cs_integrate_result_dispose(&integrated);
+	}
+	/* Push only what the peer has not had from us yet. */
+	if (peer->push && !pushed_already(node, peer, &round->main))
 		error = push_round(round, node, peer, keys, nkeys, limits);
 done:
 	if (error < 0) {
