@@ -77,6 +77,14 @@ int cli_resolve(cs_oid *out, cs_repo *repo, const char *rev);
 /* Print the causes of a verification's rejections on stderr. */
 void cli_print_rejections(const cs_verify_report *report);
 
+/*
+ * Fetch SOURCE as peer PEER (cs_sync_fetch), report what was kept and what
+ * was quarantined, then fold it into main unless !merge (cmd_fetch.c).
+ * Returns an exit status: EXIT_VERIFY when commits were rejected.
+ */
+int cli_fetch(cli_ctx *cli, cs_node *node, const char *source,
+	      const char *peer, int merge);
+
 /* Fold what the node holds into main and report it (cmd_merge.c). */
 int cli_integrate(cli_ctx *cli, cs_node *node);
 

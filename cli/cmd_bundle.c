@@ -9,7 +9,6 @@
 
 #include "cartosync/bundle.h"
 #include "cartosync/error.h"
-#include "cartosync/sync.h"
 #include "cli.h"
 
 #define MAX_SINCE 64
@@ -95,33 +94,7 @@ cmd_bundle(cli_ctx *cli, int argc, char **argv)
 		status = cli_error("'%s' is not a git bundle", file);
 		goto done;
 	}
-	{
-		cs_fetch_options fo = {peer, file, NULL, NULL};
-		cs_fetch_result result;
-		char hex[CS_OID_HEXSZ + 1];
-
-		if ((error = cs_sync_fetch(&result, node, &fo)) < 0) {
-			status = cli_fail(error);
-			cli_say("nothing was kept\n");
-			goto done;
-		}
-		cs_oid_fmt(hex, &result.head);
-		if (result.rejected) {
-			cli_print_rejections(result.report);
-			cli_say("%s: %zu commit%s rejected, kept in quarantine;"
-				" the valid part is kept\n",
-				file, result.rejected,
-				result.rejected == 1 ? "" : "s");
-		} else
-			cli_say("%s: %s (%.12s)\n", file,
-				result.up_to_date ? "nothing new"
-						  : "verified",
-				hex);
-		status = merge ? cli_integrate(cli, node) : EXIT_OK;
-		if (result.rejected && status == EXIT_OK)
-			status = EXIT_VERIFY;
-		cs_fetch_result_dispose(&result);
-	}
+	status = cli_fetch(cli, node, file, peer, merge);
 done:
 	cs_node_free(node);
 	return status;

@@ -28,43 +28,19 @@ static const char usage[] =
 	"'cartosync peers' and 'cartosync sync'.\n";
 
 int
-cmd_fetch(cli_ctx *cli, int argc, char **argv)
+cli_fetch(cli_ctx *cli, cs_node *node, const char *source, const char *peer,
+	  int merge)
 {
-	static const struct option options[] = {
-		{"peer", required_argument, NULL, 'p'},
-		{"no-merge", no_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *peer = "origin";
+	cs_fetch_options fo = {peer, source, NULL, NULL};
 	cs_fetch_result result;
-	cs_node *node = NULL;
 	char hex[CS_OID_HEXSZ + 1];
-	int c, error, status, merge = 1;
+	int error, status;
 
-	if (cli_help_requested(argc, argv, usage))
-		return EXIT_OK;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		if (c == 'p')
-			peer = optarg;
-		else if (c == 'n')
-			merge = 0;
-		else
-			return cli_usage(usage, NULL);
-	}
-	if (optind + 1 != argc)
-		return cli_usage(usage, "fetch takes one SOURCE");
-	if ((status = cli_open_node(cli, &node)) != 0)
-		return status;
-	{
-		cs_fetch_options fo = {peer, argv[optind], NULL, NULL};
-
-		error = cs_sync_fetch(&result, node, &fo);
-	}
-	if (error < 0) {
+	if ((error = cs_sync_fetch(&result, node, &fo)) < 0) {
 		status = cli_fail(error);
-		cli_say("nothing was integrated\n");
-		goto done;
+		cli_say("nothing was kept\n");
+		cs_fetch_result_dispose(&result);
+		return status;
 	}
 	cs_oid_fmt(hex, &result.head);
 	if (result.rejected) {
@@ -88,8 +64,38 @@ cmd_fetch(cli_ctx *cli, int argc, char **argv)
 		cli_print_json(out);
 		json_decref(out);
 	}
-done:
 	cs_fetch_result_dispose(&result);
+	return status;
+}
+
+int
+cmd_fetch(cli_ctx *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"peer", required_argument, NULL, 'p'},
+		{"no-merge", no_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *peer = "origin";
+	cs_node *node = NULL;
+	int c, status, merge = 1;
+
+	if (cli_help_requested(argc, argv, usage))
+		return EXIT_OK;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (c == 'p')
+			peer = optarg;
+		else if (c == 'n')
+			merge = 0;
+		else
+			return cli_usage(usage, NULL);
+	}
+	if (optind + 1 != argc)
+		return cli_usage(usage, "fetch takes one SOURCE");
+	if ((status = cli_open_node(cli, &node)) != 0)
+		return status;
+	status = cli_fetch(cli, node, argv[optind], peer, merge);
 	cs_node_free(node);
 	return status;
 }
