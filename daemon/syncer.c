@@ -101,7 +101,11 @@ integrate(worker *w, const char *why)
 	cs_integrate_result r;
 	char hex[CS_OID_HEXSZ + 1];
 
-	if (cs_sync_integrate(&r, w->node) < 0) {
+	int error = cs_sync_integrate(&r, w->node);
+
+	if (error == CS_ENOTFOUND && strcmp(why, "start") == 0)
+		return; /* a node still waiting for its first history */
+	if (error < 0) {
 		log_error("integrate (%s): %s", why, cs_error_last());
 		return;
 	}
@@ -179,7 +183,7 @@ static void *
 run(void *arg)
 {
 	worker w;
-	int loaded;
+	int loaded, started = 0;
 
 	(void)arg;
 	memset(&w, 0, sizeof(w));
@@ -207,8 +211,12 @@ run(void *arg)
 		s.integrate = s.kick = 0;
 		s.busy = 1;
 		pthread_mutex_unlock(&s.lock);
-		if (loaded && do_integrate)
-			integrate(&w, "a push arrived");
+		/* At the start too: a push the daemon received but did not
+		 * finish integrating (it was killed) waits in refs/incoming/,
+		 * and its sender has no reason to push it again. */
+		if (loaded && (do_integrate || !started))
+			integrate(&w, started ? "a push arrived" : "start");
+		started |= loaded;
 		for (size_t i = 0; loaded && i < w.npeers; i++) {
 			if (kick || w.timers[i].due <= now)
 				round_with(&w, i);

@@ -80,6 +80,12 @@ fail() {
 			echo >&2
 		fi
 	done
+	# The daemons' logs (daemon_start), last lines each.
+	for f in "$tmp"/*.log; do
+		[ -s "$f" ] && [ -f "$tmp/daemons.pids" ] || continue
+		echo "--- last lines of $(basename "$f"):" >&2
+		tail -n 25 "$f" >&2
+	done
 	exit 1
 }
 
