@@ -43,6 +43,34 @@ collect_ref(const char *name, const cs_oid *id, void *payload)
 	return 0;
 }
 
+/*
+ * cs_verify() with the verdicts the node keeps (DIR/verdicts): what was
+ * judged once is not judged again, but for revocations.  Losing the
+ * verdicts only costs time, so a file that cannot be read or written is
+ * left aside.
+ */
+static int
+verify_held(cs_verify_report **out, cs_node *node, cs_repo *repo,
+	    cs_verify_options *opts)
+{
+	cs_verdicts *verdicts = NULL;
+	char *path = NULL;
+	int error;
+
+	if (asprintf(&path, "%s/verdicts", cs_node_dir(node)) < 0)
+		path = NULL;
+	if (path && cs_verdicts_open(&verdicts, path) < 0)
+		verdicts = NULL;
+	free(path);
+	opts->verdicts = verdicts;
+	error = cs_verify(out, repo, opts);
+	opts->verdicts = NULL;
+	if (error == 0 && verdicts)
+		(void)cs_verdicts_save(verdicts);
+	cs_verdicts_free(verdicts);
+	return error;
+}
+
 static int
 peer_name_valid(const char *peer)
 {
@@ -275,7 +303,7 @@ cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 	opts.ntips = 1;
 	opts.held = held.ids;
 	opts.nheld = held.n;
-	if ((error = cs_verify(&result->report, staged, &opts)) < 0)
+	if ((error = verify_held(&result->report, node, staged, &opts)) < 0)
 		goto done;
 	if (result->report->protocol) {
 		/* Not a verdict: this node cannot judge what it does not
@@ -356,7 +384,7 @@ cs_sync_check_pushed(cs_node *node, const char *const *refs,
 	opts.ntips = n;
 	opts.held = held.ids;
 	opts.nheld = held.n;
-	if ((error = cs_verify(&report, judged, &opts)) < 0)
+	if ((error = verify_held(&report, node, judged, &opts)) < 0)
 		goto done;
 	if (report->protocol) {
 		cs_node_upgrade_needed(node, report->protocol, "a push");
@@ -755,7 +783,7 @@ integrate_once(cs_integrate_result *result, cs_node *node)
 	opts.ntips = heads.n + kept.n;
 	opts.held = heads.ids;
 	opts.nheld = heads.n;
-	if ((error = cs_verify(&result->report, repo, &opts)) < 0)
+	if ((error = verify_held(&result->report, node, repo, &opts)) < 0)
 		goto done;
 	/* The valid commits: the valid heads, and below an invalid commit
 	 * its valid parents (honest edits under a bad merge stay held). */

@@ -64,6 +64,12 @@ typedef struct {
 	int content_unjudged; /* a protocol version this build lacks */
 	size_t content_index;  /* the change content_reason is about */
 	int content_kind;      /* what check_content() returned for it */
+	/* A verdict kept from an earlier verification (cs_verdicts): valid
+	 * as of its ancestors, so passes 1 and 2 only read its header; its
+	 * signer and changes are loaded if the revocation pass needs them. */
+	unsigned known;
+	int loaded;
+	int recomputed; /* a merge found identical to its recomputation */
 } vcommit;
 
 struct stored_change {
@@ -147,7 +153,8 @@ reject(vcommit *c, const char *reason)
 	c->reason = strdup(reason);
 }
 
-/* Pass 1: grammar and signature of one commit, from its raw bytes. */
+/* Pass 1: grammar and signature of one commit, from its raw bytes (the
+ * grammar only for a commit with a kept verdict). */
 static void
 check_signature(vcommit *c, char *raw, size_t len)
 {
@@ -181,7 +188,8 @@ check_signature(vcommit *c, char *raw, size_t len)
 		else if (cs_oid_cmp(&commit->parents[0], &commit->parents[1]) >=
 			 0)
 			reject(c, "a merge's parents must be in canonical order");
-	} else if (cs_sshsig_verify(&c->signer, commit->signature,
+	} else if (!c->known &&
+		   cs_sshsig_verify(&c->signer, commit->signature,
 				    strlen(commit->signature),
 				    CS_SSHSIG_NAMESPACE_GIT,
 				    (const uint8_t *)commit->payload,
@@ -668,7 +676,7 @@ content_entry(const cs_tree_change *change, void *payload)
 	if (change->new_id)
 		c->changes[c->nchanges].new_id = *change->new_id;
 	c->nchanges++;
-	if (c->content_reason == NULL &&
+	if (w->state && c->content_reason == NULL &&
 	    (c->content_kind = check_content(change, w->repo, w->state, reason,
 					     sizeof(reason))) != 0) {
 		c->content_reason = strdup(reason);
@@ -686,7 +694,7 @@ check_contents(vcommit *c, vctx *worker)
 	cs_oid parent_tree;
 	const char *why;
 
-	if (c->state == INVALID || c->kind == CS_COMMIT_MERGE)
+	if (c->state == INVALID || c->kind == CS_COMMIT_MERGE || c->known)
 		return;
 	if (c->nparents && cs_repo_commit_tree(&parent_tree, worker->repo,
 					       &c->parent_ids[0]) < 0)
@@ -897,6 +905,11 @@ judge(vctx *v, size_t i, const cs_oid *genesis, int *seen_root)
 		}
 		*seen_root = 1;
 	}
+	if (c->known) {
+		c->state = VALID;
+		c->consortium_change = (c->known & CS_VERDICT_CONSORTIUM) != 0;
+		return;
+	}
 	if (c->kind == CS_COMMIT_MERGE)
 		judge_merge(v, c);
 	else
@@ -935,6 +948,43 @@ closure(const vctx *v, size_t root, int ancestors)
 	return bits;
 }
 
+/*
+ * The signer and the changed paths of an edit with a kept verdict, which
+ * pass 1 did not read: the revocation pass judges them again.
+ */
+static int
+load_known(vctx *v, vcommit *e)
+{
+	content_walk w = {e, v->repo, NULL, 0};
+	cs_commit *commit = NULL;
+	cs_oid parent_tree;
+	char *raw = NULL;
+	size_t len = 0;
+	int error;
+
+	e->loaded = 1;
+	if ((error = cs_repo_read_commit_raw(&raw, &len, v->repo, &e->id)) <
+		    0 ||
+	    (error = cs_commit_parse(&commit, raw, len)) < 0 ||
+	    (error = cs_sshsig_verify(&e->signer, commit->signature,
+				      strlen(commit->signature),
+				      CS_SSHSIG_NAMESPACE_GIT,
+				      (const uint8_t *)commit->payload,
+				      commit->payload_len)) < 0 ||
+	    (e->nparents && (error = cs_repo_commit_tree(
+				     &parent_tree, v->repo,
+				     &e->parent_ids[0])) < 0) ||
+	    (error = cs_repo_diff(v->repo, e->nparents ? &parent_tree : NULL,
+				  &e->tree, content_entry, &w)) < 0) {
+		cs_commit_free(commit);
+		free(raw);
+		return error;
+	}
+	cs_commit_free(commit);
+	free(raw);
+	return 0;
+}
+
 /* Whether edit `e` is still allowed by the consortium `after`. */
 static int
 still_allowed(vctx *v, vcommit *e, const cs_consortium *after,
@@ -943,6 +993,14 @@ still_allowed(vctx *v, vcommit *e, const cs_consortium *after,
 	change_check cc;
 	char hex[CS_OID_HEXSZ + 1];
 
+	if (e->known && !e->loaded && load_known(v, e) < 0) {
+		char reason[1024];
+
+		snprintf(reason, sizeof(reason),
+			 "cannot be judged again: %s", cs_error_last());
+		reject(e, reason);
+		return 0;
+	}
 	memset(&cc, 0, sizeof(cc));
 	cc.v = v;
 	cc.tree = &e->tree;
@@ -1045,7 +1103,7 @@ pass_merges(vctx *v, const cs_verify_options *opts)
 		char reason[256], hex[CS_OID_HEXSZ + 1];
 
 		if (c->kind != CS_COMMIT_MERGE || c->state != VALID ||
-		    !c->in_scope ||
+		    !c->in_scope || c->known ||
 		    !(opts->all_merges || (under_edit[i / 8] & (1u << (i % 8)))))
 			continue;
 		if (v->commits[c->parents[0]].state != VALID ||
@@ -1076,6 +1134,8 @@ pass_merges(vctx *v, const cs_verify_options *opts)
 				 " parents",
 				 hex);
 			reject(c, reason);
+		} else {
+			c->recomputed = 1;
 		}
 	}
 	cs_history_free(h);
@@ -1140,6 +1200,53 @@ mark_scope(vctx *v, const cs_verify_options *opts)
 		for (int p = 0; p < c->nparents; p++)
 			v->commits[c->parents[p]].in_scope = 1;
 	}
+}
+
+/* The verdicts already reached (cs_verdicts). */
+static void
+mark_known(vctx *v, const cs_verdicts *verdicts)
+{
+	for (size_t i = 0; i < v->n; i++)
+		v->commits[i].known = cs_verdicts_get(verdicts,
+						      &v->commits[i].id);
+}
+
+/*
+ * Note the commits found valid as of their ancestors, before the
+ * revocation pass: signed edits, and merges that were recomputed, whose
+ * parents are noted too.
+ */
+static int
+note_verdicts(vctx *v, cs_verdicts *verdicts)
+{
+	uint8_t *noted = calloc(v->n / 8 + 1, 1);
+	int error = 0;
+
+	if (noted == NULL)
+		return cs_error_set(CS_ERROR, "out of memory");
+	for (size_t i = 0; i < v->n && error == 0; i++) {
+		vcommit *c = &v->commits[i];
+		int parents_noted = 1;
+
+		for (int p = 0; p < c->nparents; p++)
+			if (!(noted[c->parents[p] / 8] &
+			      (1u << (c->parents[p] % 8))))
+				parents_noted = 0;
+		if (!c->known &&
+		    (c->state != VALID || !parents_noted ||
+		     (c->kind == CS_COMMIT_MERGE && !c->recomputed)))
+			continue;
+		noted[i / 8] |= (uint8_t)(1u << (i % 8));
+		if (!c->known)
+			error = cs_verdicts_put(
+				verdicts, &c->id,
+				CS_VERDICT_VALID |
+					(c->consortium_change
+						 ? CS_VERDICT_CONSORTIUM
+						 : 0));
+	}
+	free(noted);
+	return error;
 }
 
 static int
@@ -1226,6 +1333,8 @@ cs_verify(cs_verify_report **out, cs_repo *repo, const cs_verify_options *opts)
 		v.commits[i].id = order[i];
 	for (size_t i = 0; i < n; i++)
 		v.commits[i].cause = -1;
+	if (opts->verdicts)
+		mark_known(&v, opts->verdicts);
 	if ((error = index_build(&v.index, v.commits, n)) < 0 ||
 	    (error = pass_signatures(&v, thread_count(opts->threads))) < 0 ||
 	    (error = link_parents(&v)) < 0)
@@ -1234,7 +1343,9 @@ cs_verify(cs_verify_report **out, cs_repo *repo, const cs_verify_options *opts)
 
 	for (size_t i = 0; i < n; i++)
 		judge(&v, i, opts->genesis, &seen_root);
-	if ((error = pass_merges(&v, opts)) < 0)
+	if ((error = pass_merges(&v, opts)) < 0 ||
+	    (opts->verdicts &&
+	     (error = note_verdicts(&v, opts->verdicts)) < 0))
 		goto done;
 	for (int round = 0; round < 8; round++) {
 		int changed = pass_revocations(&v);

@@ -1325,20 +1325,42 @@ END_TEST
 /* ---------------------------------------------------------------------- */
 /* Merges */
 
-START_TEST(test_merges)
+/* Two edits on the admission, by ms2 and alcs, and the tree of their
+ * merge. */
+typedef struct {
+	cs_oid b1, b2; /* the records */
+	cs_oid t1, tm; /* ms2's tree; the merged tree */
+	cs_oid e1, e2; /* the edits */
+} two_sides;
+
+static two_sides
+sides_on_admission(void)
 {
 	json_t *r1 = service("ms2", SVC_ID), *r2 = service("alcs", ALCS_ID);
-	cs_oid b1 = write_json(r1), b2 = write_json(r2), t1, t2, tm, e1, e2, x;
-	cs_tree_update ups[2] = {{SVC_PATH, &b1}, {ALCS_PATH, &b2}};
-	cs_oid base_tree = tree_of(&admission);
+	cs_oid base_tree = tree_of(&admission), t2;
+	two_sides two;
+	cs_tree_update ups[2] = {{SVC_PATH, &two.b1}, {ALCS_PATH, &two.b2}};
+
+	two.b1 = write_json(r1);
+	two.b2 = write_json(r2);
+	two.t1 = tree_with(&admission, SVC_PATH, &two.b1);
+	t2 = tree_with(&admission, ALCS_PATH, &two.b2);
+	ck_assert_int_eq(cs_repo_tree_update(&two.tm, repo, &base_tree, ups, 2),
+			 0);
+	two.e1 = craft(k_ms2, "ms2", &admission, &two.t1, NULL);
+	two.e2 = craft(k_alcs, "alcs", &admission, &t2, NULL);
+	json_decref(r1);
+	json_decref(r2);
+	return two;
+}
+
+START_TEST(test_merges)
+{
+	two_sides two = sides_on_admission();
+	cs_oid b1 = two.b1, b2 = two.b2, t1 = two.t1, tm = two.tm, e1 = two.e1;
+	cs_oid e2 = two.e2, base_tree = tree_of(&admission), x;
 	merge_shape s;
 	cs_verify_report *rep;
-
-	t1 = tree_with(&admission, SVC_PATH, &b1);
-	t2 = tree_with(&admission, ALCS_PATH, &b2);
-	ck_assert_int_eq(cs_repo_tree_update(&tm, repo, &base_tree, ups, 2), 0);
-	e1 = craft(k_ms2, "ms2", &admission, &t1, NULL);
-	e2 = craft(k_alcs, "alcs", &admission, &t2, NULL);
 
 	/* The right shape. */
 	x = craft_merge(&e1, &e2, &tm, NULL);
@@ -1430,8 +1452,6 @@ START_TEST(test_merges)
 		ck_assert_int_eq(cs_oid_cmp(&is->cause, &bad), 0);
 		cs_verify_report_free(rep);
 	}
-	json_decref(r1);
-	json_decref(r2);
 }
 END_TEST
 
@@ -1649,6 +1669,250 @@ START_TEST(test_signature_malleability)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* Verdicts kept between verifications (cs_verdicts) */
+
+static cs_verify_report *
+judge_kept(const cs_oid *tip, const cs_oid *held, size_t nheld,
+	   cs_verdicts *kept)
+{
+	cs_verify_options o;
+	cs_verify_report *r = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.genesis = &genesis;
+	o.tips = tip;
+	o.ntips = 1;
+	o.held = held;
+	o.nheld = nheld;
+	o.verdicts = kept;
+	ck_assert_msg(cs_verify(&r, repo, &o) == 0, "%s", cs_error_last());
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static cs_verdicts *
+verdicts_at(const char *name)
+{
+	cs_verdicts *v = NULL;
+
+	ck_assert_msg(cs_verdicts_open(&v, dir_of(name)) == 0, "%s",
+		      cs_error_last());
+	return v;
+}
+
+/*
+ * An edit found valid is not judged again, but a revocation that arrives
+ * later still undoes it: the revocation pass runs over every commit,
+ * noted or not.  (The graph of test_revocation.)
+ */
+START_TEST(test_verdicts_revocation_still_applies)
+{
+	json_t *r = service("ms2", SVC_ID), *m = admitted_members();
+	cs_oid blob = write_json(r), p, rv, e, t, mb;
+	cs_verdicts *kept = verdicts_at("verdicts");
+	cs_verify_report *rep;
+
+	t = tree_with(&admission, SVC_PATH, &blob);
+	p = craft(k_ms2, "ms2", &admission, &t, "before the revocation\n");
+	revoke(m, k_ms2);
+	mb = write_json(m);
+	t = tree_with(&p, CS_PATH_MEMBERS, &mb);
+	rv = craft(k_coord, "mdm-be", &p, &t, "revoke ms2's key\n");
+	json_object_set_new(r, "name", json_string("signed with a stolen key"));
+	blob = write_json(r);
+	t = tree_with(&p, SVC_PATH, &blob);
+	e = craft(k_ms2, "ms2", &p, &t, "late edit\n");
+	side_ref("main", &rv);
+	side_ref("x", &e);
+
+	/* E judged before R is known: valid, noted with its ancestors. */
+	rep = judge_kept(&e, NULL, 0, kept);
+	assert_clean(rep);
+	ck_assert_uint_eq(rep->commits, 4);
+	cs_verify_report_free(rep);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &e), CS_VERDICT_VALID);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &p), CS_VERDICT_VALID);
+	ck_assert_uint_ne(cs_verdicts_get(kept, &genesis), 0);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &rv), 0);
+	ck_assert_uint_eq(cs_verdicts_count(kept), 4);
+	ck_assert_int_eq(cs_verdicts_save(kept), 0);
+	cs_verdicts_free(kept);
+
+	/* Read back from the file, R now held: E is undone all the same,
+	 * and R is noted as a change of the members. */
+	kept = verdicts_at("verdicts");
+	ck_assert_uint_eq(cs_verdicts_count(kept), 4);
+	rep = judge_kept(&e, &rv, 1, kept);
+	assert_rejected(rep, &e, "not in that commit's past");
+	ck_assert_uint_eq(rep->nissues, 1);
+	cs_verify_report_free(rep);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &rv),
+			  CS_VERDICT_VALID | CS_VERDICT_CONSORTIUM);
+	/* Its verdict stays "valid as of its ancestors": it does not
+	 * depend on what else is held. */
+	ck_assert_uint_eq(cs_verdicts_get(kept, &e), CS_VERDICT_VALID);
+	ck_assert_int_eq(cs_verdicts_save(kept), 0);
+	cs_verdicts_free(kept);
+
+	/* Both noted now: the revoked edit is still undone, with R's
+	 * consortium change read from the verdicts. */
+	kept = verdicts_at("verdicts");
+	rep = judge_kept(&rv, &e, 1, kept);
+	assert_clean(rep);
+	cs_verify_report_free(rep);
+	rep = judge_kept(&e, &rv, 1, kept);
+	assert_rejected(rep, &e, "which is revoked");
+	cs_verify_report_free(rep);
+	cs_verdicts_free(kept);
+	json_decref(r);
+	json_decref(m);
+}
+END_TEST
+
+/* An edit of ms2's service named `name` on `base`, held by side ref
+ * `ref`. */
+static cs_oid
+ms2_edit_on(const cs_oid *base, const char *name, const char *ref)
+{
+	json_t *r = service("ms2", SVC_ID);
+	cs_oid blob, tree, id;
+
+	json_object_set_new(r, "name", json_string(name));
+	blob = write_json(r);
+	tree = tree_with(base, SVC_PATH, &blob);
+	id = craft(k_ms2, "ms2", base, &tree, NULL);
+	side_ref(ref, &id);
+	json_decref(r);
+	return id;
+}
+
+/* Invalid commits, and merges not recomputed, are not noted. */
+START_TEST(test_verdicts_only_valid)
+{
+	two_sides two = sides_on_admission();
+	cs_oid t1 = two.t1, tm = two.tm, e1 = two.e1, e2 = two.e2;
+	cs_oid good, bad, wrong, on_bad, top;
+	cs_verdicts *kept = verdicts_at("verdicts");
+	cs_verify_report *rep;
+
+	good = craft_merge(&e1, &e2, &tm, NULL);
+	wrong = craft_merge(&e1, &e2, &t1, NULL);
+	bad = craft(k_stranger, "ms2", &admission, &t1, NULL);
+	on_bad = craft(k_ms2, "ms2", &bad, &t1, NULL);
+	side_ref("m", &good);
+	side_ref("w", &wrong);
+	side_ref("b", &on_bad);
+
+	/* A merge no edit stands on is not recomputed (without
+	 * all_merges), so not noted; its parents are. */
+	rep = judge_kept(&good, NULL, 0, kept);
+	assert_clean(rep);
+	cs_verify_report_free(rep);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &good), 0);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &e1), CS_VERDICT_VALID);
+	/* An edit on it: recomputed, noted. */
+	top = ms2_edit_on(&good, "on the merge", "m");
+	rep = judge_kept(&top, NULL, 0, kept);
+	assert_clean(rep);
+	cs_verify_report_free(rep);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &good), CS_VERDICT_VALID);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &top), CS_VERDICT_VALID);
+	/* Judged again from the verdicts alone: the same. */
+	rep = judge_kept(&top, NULL, 0, kept);
+	assert_clean(rep);
+	ck_assert_uint_eq(rep->commits, 6);
+	ck_assert_uint_eq(rep->merges, 1);
+	cs_verify_report_free(rep);
+
+	/* A merge that is not the merge of its parents, an edit on it. */
+	top = ms2_edit_on(&wrong, "on a bad merge", "w");
+	rep = judge_kept(&top, NULL, 0, kept);
+	assert_rejected(rep, &wrong, "not the merge of its parents");
+	cs_verify_report_free(rep);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &wrong), 0);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &top), 0);
+
+	rep = judge_kept(&on_bad, NULL, 0, kept);
+	assert_rejected(rep, &bad, "not a member key");
+	ck_assert(cs_verify_report_rejects(rep, &on_bad));
+	cs_verify_report_free(rep);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &bad), 0);
+	ck_assert_uint_eq(cs_verdicts_get(kept, &on_bad), 0);
+	cs_verdicts_free(kept);
+}
+END_TEST
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/*
+ * The file: a noted verdict is taken as it is (the file is the node's, as
+ * trusted as its store); a torn line is skipped, a file of other rules or
+ * of another form is ignored, a missing one is empty.
+ */
+START_TEST(test_verdicts_file)
+{
+	json_t *r = service("ms2", SVC_ID);
+	cs_oid blob = write_json(r), t = tree_with(&admission, SVC_PATH, &blob);
+	cs_oid bad = craft(k_stranger, "ms2", &admission, &t, NULL);
+	char text[512];
+	cs_verdicts *kept;
+	cs_verify_report *rep;
+
+	side_ref("b", &bad);
+	kept = verdicts_at("none");
+	ck_assert_uint_eq(cs_verdicts_count(kept), 0);
+	cs_verdicts_free(kept);
+
+	/* Noted by hand: not judged again. */
+	snprintf(text, sizeof(text),
+		 "cartosync verdicts, rules 1\n%s 1\n%s 1\n%s 1\n"
+		 "%.30s",
+		 hex(&genesis), hex(&admission), hex(&bad), hex(&t));
+	write_text(dir_of("verdicts"), text);
+	kept = verdicts_at("verdicts");
+	ck_assert_uint_eq(cs_verdicts_count(kept), 3);
+	rep = judge_kept(&bad, NULL, 0, kept);
+	assert_clean(rep);
+	cs_verify_report_free(rep);
+	cs_verdicts_free(kept);
+	rep = judge_tip(&bad);
+	assert_rejected(rep, &bad, "not a member key");
+	cs_verify_report_free(rep);
+
+	/* Torn lines and flags out of range are skipped. */
+	snprintf(text, sizeof(text),
+		 "cartosync verdicts, rules 1\n%s 1\n%s 9\n%s\n%.20s 1\n",
+		 hex(&genesis), hex(&admission), hex(&bad), hex(&t));
+	write_text(dir_of("verdicts"), text);
+	kept = verdicts_at("verdicts");
+	ck_assert_uint_eq(cs_verdicts_count(kept), 1);
+	ck_assert_uint_ne(cs_verdicts_get(kept, &genesis), 0);
+	cs_verdicts_free(kept);
+
+	/* Other rules: nothing is taken. */
+	snprintf(text, sizeof(text), "cartosync verdicts, rules 0\n%s 1\n",
+		 hex(&genesis));
+	write_text(dir_of("verdicts"), text);
+	kept = verdicts_at("verdicts");
+	ck_assert_uint_eq(cs_verdicts_count(kept), 0);
+	cs_verdicts_free(kept);
+	write_text(dir_of("verdicts"), "");
+	kept = verdicts_at("verdicts");
+	ck_assert_uint_eq(cs_verdicts_count(kept), 0);
+	cs_verdicts_free(kept);
+	json_decref(r);
+}
+END_TEST
+
 static Suite *
 verify_suite(void)
 {
@@ -1679,6 +1943,9 @@ verify_suite(void)
 	tcase_add_test(tc, test_protocol_upgrade);
 	tcase_add_test(tc, test_preflight);
 	tcase_add_test(tc, test_signature_malleability);
+	tcase_add_test(tc, test_verdicts_revocation_still_applies);
+	tcase_add_test(tc, test_verdicts_only_valid);
+	tcase_add_test(tc, test_verdicts_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

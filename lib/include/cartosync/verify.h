@@ -48,6 +48,33 @@ typedef struct {
 	size_t nissues;
 } cs_verify_report;
 
+/*
+ * Verdicts kept between verifications (docs/architecture.md "What is
+ * judged once").  Whether a commit passes every rule but the revocations
+ * depends only on the commit and its ancestors, so it is judged once: a
+ * commit found so is noted, and later verifications read its verdict
+ * instead of checking its signature and contents again.  Revocations
+ * depend on everything held; they are judged every time, over every
+ * commit.  The set lives in a file of the node (DIR/verdicts); a file
+ * written with other rules is ignored.
+ */
+typedef struct cs_verdicts cs_verdicts;
+
+enum {
+	CS_VERDICT_VALID = 1,     /* valid as of its ancestors */
+	CS_VERDICT_CONSORTIUM = 2 /* an edit of members or policy */
+};
+
+/* Open the set kept in `path` (empty when the file is absent). */
+int cs_verdicts_open(cs_verdicts **out, const char *path);
+/* The flags noted for `commit`: 0 when it has no verdict. */
+unsigned cs_verdicts_get(const cs_verdicts *v, const cs_oid *commit);
+int cs_verdicts_put(cs_verdicts *v, const cs_oid *commit, unsigned flags);
+size_t cs_verdicts_count(const cs_verdicts *v);
+/* Write the set back (with what other processes added meanwhile). */
+int cs_verdicts_save(cs_verdicts *v);
+void cs_verdicts_free(cs_verdicts *v);
+
 typedef struct {
 	const cs_oid *genesis; /* the pinned trust anchor, or NULL */
 	const cs_oid *tips;    /* the histories to judge */
@@ -57,6 +84,7 @@ typedef struct {
 	unsigned threads;      /* signature checking threads; 0: automatic */
 	int all_merges;        /* recompute every merge, not only those a
 				  signed edit stands on */
+	cs_verdicts *verdicts; /* read, and added to; NULL: judge all */
 } cs_verify_options;
 
 /*
