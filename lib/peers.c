@@ -426,6 +426,18 @@ pushed_already(const cs_node *node, const cs_peer *peer, const cs_oid *main)
 	return same;
 }
 
+/* Whether the head just fetched from the peer holds this node's main
+ * (after a round that only brought the peer's edits in, say). */
+static int
+peer_holds_main(cs_node *node, const cs_peer_round *round)
+{
+	if (!round->fetched || round->rejected)
+		return 0;
+	return cs_oid_cmp(&round->main, &round->head) == 0 ||
+	       cs_repo_is_ancestor(cs_node_repo(node), &round->main,
+				   &round->head) == 1;
+}
+
 static int
 fetch_round(cs_peer_round *round, cs_node *node, const cs_peer *peer,
 	    char **keys, size_t nkeys, const cs_transfer_limits *limits)
@@ -513,7 +525,8 @@ cs_peer_sync(cs_peer_round *round, cs_node *node, const cs_peer *peer,
 		cs_integrate_result_dispose(&integrated);
 	}
 	/* Push only what the peer has not had from us yet. */
-	if (peer->push && !pushed_already(node, peer, &round->main))
+	if (peer->push && !pushed_already(node, peer, &round->main) &&
+	    !peer_holds_main(node, round))
 		error = push_round(round, node, peer, keys, nkeys, limits);
 done:
 	if (error < 0) {
