@@ -12,6 +12,12 @@ log_set_level(int level)
 	max_level = level;
 }
 
+int
+log_level(void)
+{
+	return max_level;
+}
+
 void
 log_msg(int level, const char *fmt, ...)
 {

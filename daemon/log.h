@@ -7,6 +7,7 @@
 enum { LOG_ERROR = 0, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(int level);
+int log_level(void);
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

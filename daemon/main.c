@@ -13,6 +13,9 @@
  * for pushes that came through the server): it refuses any ref outside
  * refs/incoming/<pushing organisation>/ and any deletion, then has the
  * pushed history verified before git keeps it.
+ *
+ * --work DIR LEVEL KIND ARG is a round with a peer or an integration, run
+ * by the daemon's sync thread in a process of its own (syncer.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -251,6 +255,16 @@ main(int argc, char **argv)
 		d.dir = ".";
 	if (argc == 2 && strcmp(argv[1], "--pre-receive") == 0)
 		return pre_receive();
+	if (argc == 6 && strcmp(argv[1], "--work") == 0) {
+		/* The work dies with the daemon, as a thread of it would. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			return 1;
+		signal(SIGPIPE, SIG_IGN);
+		if (strcmp(argv[3], "debug") == 0)
+			log_set_level(LOG_DEBUG);
+		return syncer_work(argv[2], argv[4], argv[5]);
+	}
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage, stdout);

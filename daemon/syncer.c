@@ -2,11 +2,17 @@
  * cartosyncd — syncing with the peers, off the event loop (syncer.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cartosync/error.h"
 #include "cartosync/peers.h"
@@ -28,8 +34,11 @@ static struct {
 	pthread_cond_t wake;
 	pthread_t thread;
 	int running, stop, reload, integrate, kick, busy;
+	pid_t child; /* the work process running now, or 0 */
 	char *dir;
 } s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+extern char **environ;
 
 typedef struct {
 	cs_node *node;
@@ -95,19 +104,127 @@ worker_load(worker *w, const char *dir)
 	return 0;
 }
 
+/*
+ * The work itself runs in a process of its own (`cartosyncd --work`):
+ * verifying and merging a large history takes memory the daemon would
+ * keep for the rest of its life, and a fault in that work must not take
+ * the server down.  The child logs what it did; on failure it writes the
+ * reason on its standard output, which the worker reads.
+ */
+static int
+run_work(const char *kind, const char *arg, char *why, size_t size)
+{
+	char *argv[] = {"cartosyncd", "--work", s.dir,
+			log_level() >= LOG_DEBUG ? "debug" : "info",
+			(char *)kind, (char *)arg, NULL};
+	posix_spawn_file_actions_t fa;
+	int fds[2], st = 0, spawned;
+	size_t len = 0;
+	pid_t pid;
+	ssize_t r;
+
+	why[0] = '\0';
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		snprintf(why, size, "cannot start the work: %s",
+			 strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	pthread_mutex_lock(&s.lock);
+	spawned = s.stop ? ECANCELED
+			 : posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv,
+				       environ);
+	if (spawned == 0)
+		s.child = pid;
+	pthread_mutex_unlock(&s.lock);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (spawned != 0) {
+		close(fds[0]);
+		snprintf(why, size, "cannot start the work: %s",
+			 strerror(spawned));
+		return -1;
+	}
+	while (len + 1 < size &&
+	       ((r = read(fds[0], why + len, size - 1 - len)) > 0 ||
+		(r < 0 && errno == EINTR)))
+		if (r > 0)
+			len += (size_t)r;
+	why[len] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&s.lock);
+	s.child = 0;
+	pthread_mutex_unlock(&s.lock);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFSIGNALED(st))
+		snprintf(why, size, "the work process was killed by signal %d",
+			 WTERMSIG(st));
+	else if (why[0] == '\0')
+		snprintf(why, size, "the work process failed (exit status %d)",
+			 WEXITSTATUS(st));
+	len = strlen(why);
+	while (len && why[len - 1] == '\n')
+		why[--len] = '\0';
+	return -1;
+}
+
 static void
-integrate(worker *w, const char *why)
+integrate(const char *why)
+{
+	char err[1024];
+
+	if (run_work("integrate", why, err, sizeof(err)) < 0 && err[0])
+		log_error("integrate (%s): %s", why, err);
+}
+
+static void
+round_with(worker *w, size_t i)
+{
+	const cs_peer *p = &w->peers[i];
+	peer_timer *t = &w->timers[i];
+	time_t now = time(NULL);
+	char why[1024];
+
+	if (run_work("round", p->name, why, sizeof(why)) < 0) {
+		uint64_t wait = w->interval;
+
+		t->failures++;
+		for (uint64_t k = 1; k < t->failures && wait < w->backoff_max;
+		     k++)
+			wait *= 2;
+		if (wait > w->backoff_max)
+			wait = w->backoff_max;
+		t->due = now + (time_t)wait;
+		log_warning("peer %s (%s): %s; retrying in %llu s", p->name,
+			    p->org, why, (unsigned long long)wait);
+		return;
+	}
+	if (t->failures)
+		log_info("peer %s (%s): reachable again after %llu failure%s",
+			 p->name, p->org, (unsigned long long)t->failures,
+			 t->failures == 1 ? "" : "s");
+	t->failures = 0;
+	t->due = now + (time_t)w->interval;
+}
+
+/* ---- in the work process ---- */
+
+static int
+work_integrate(cs_node *node, const char *why)
 {
 	cs_integrate_result r;
 	char hex[CS_OID_HEXSZ + 1];
-
-	int error = cs_sync_integrate(&r, w->node);
+	int error = cs_sync_integrate(&r, node);
 
 	if (error == CS_ENOTFOUND && strcmp(why, "start") == 0)
-		return; /* a node still waiting for its first history */
+		return 0; /* a node still waiting for its first history */
 	if (error < 0) {
-		log_error("integrate (%s): %s", why, cs_error_last());
-		return;
+		printf("%s\n", cs_error_last());
+		return 1;
 	}
 	cs_oid_fmt(hex, &r.main);
 	if (r.rejected)
@@ -125,37 +242,37 @@ integrate(worker *w, const char *why)
 			 " %zu conflicting fields)",
 			 why, hex, r.tips, r.conflicts);
 	cs_integrate_result_dispose(&r);
+	return 0;
 }
 
-static void
-round_with(worker *w, size_t i)
+static int
+work_round(cs_node *node, const char *name)
 {
-	const cs_peer *p = &w->peers[i];
-	peer_timer *t = &w->timers[i];
+	cs_peer *peers = NULL, *p = NULL;
+	size_t npeers = 0;
+	cs_transfer_limits limits;
 	cs_peer_round r;
-	time_t now = time(NULL);
 	char hex[CS_OID_HEXSZ + 1];
 
-	if (cs_peer_sync(&r, w->node, p, &w->limits) < 0) {
-		uint64_t wait = w->interval;
-
-		t->failures++;
-		for (uint64_t k = 1; k < t->failures && wait < w->backoff_max;
-		     k++)
-			wait *= 2;
-		if (wait > w->backoff_max)
-			wait = w->backoff_max;
-		t->due = now + (time_t)wait;
-		log_warning("peer %s (%s): %s; retrying in %llu s", p->name,
-			    p->org, cs_error_last(), (unsigned long long)wait);
-		return;
+	if (cs_peers_list(&peers, &npeers, node) < 0 ||
+	    cs_peers_limits(&limits, node) < 0) {
+		printf("%s\n", cs_error_last());
+		cs_peers_free(peers, npeers);
+		return 1;
 	}
-	if (t->failures)
-		log_info("peer %s (%s): reachable again after %llu failure%s",
-			 p->name, p->org, (unsigned long long)t->failures,
-			 t->failures == 1 ? "" : "s");
-	t->failures = 0;
-	t->due = now + (time_t)w->interval;
+	for (size_t i = 0; i < npeers; i++)
+		if (strcmp(peers[i].name, name) == 0)
+			p = &peers[i];
+	if (p == NULL) {
+		printf("no peer named %s any more\n", name);
+		cs_peers_free(peers, npeers);
+		return 1;
+	}
+	if (cs_peer_sync(&r, node, p, &limits) < 0) {
+		printf("%s\n", cs_error_last());
+		cs_peers_free(peers, npeers);
+		return 1;
+	}
 	if (r.rejected)
 		log_warning("peer %s (%s): %zu commit%s rejected, kept in"
 			    " quarantine: %s",
@@ -177,6 +294,31 @@ round_with(worker *w, size_t i)
 	if (r.pushed)
 		log_debug("peer %s: pushed main %.12s", p->name, hex);
 	cs_peer_round_dispose(&r);
+	cs_peers_free(peers, npeers);
+	return 0;
+}
+
+int
+syncer_work(const char *dir, const char *kind, const char *arg)
+{
+	cs_node *node = NULL;
+	int rc;
+
+	if (cs_node_open(&node, dir) < 0) {
+		printf("%s\n", cs_error_last());
+		return 1;
+	}
+	if (strcmp(kind, "round") == 0)
+		rc = work_round(node, arg);
+	else if (strcmp(kind, "integrate") == 0)
+		rc = work_integrate(node, arg);
+	else {
+		printf("unknown work '%s'\n", kind);
+		rc = 2;
+	}
+	cs_node_free(node);
+	fflush(stdout);
+	return rc;
 }
 
 static void *
@@ -215,7 +357,7 @@ run(void *arg)
 		 * finish integrating (it was killed) waits in refs/incoming/,
 		 * and its sender has no reason to push it again. */
 		if (loaded && (do_integrate || !started))
-			integrate(&w, started ? "a push arrived" : "start");
+			integrate(started ? "a push arrived" : "start");
 		started |= loaded;
 		for (size_t i = 0; loaded && i < w.npeers; i++) {
 			if (kick || w.timers[i].due <= now)
@@ -317,6 +459,10 @@ syncer_stop(unsigned grace_ms)
 	}
 	pthread_mutex_lock(&s.lock);
 	s.stop = 1;
+	/* The work in flight stops where it is: it leaves nothing
+	 * half-written, as any process killed mid-transfer. */
+	if (s.child > 0)
+		kill(s.child, SIGTERM);
 	pthread_cond_broadcast(&s.wake);
 	while (s.busy && done == 1)
 		if (pthread_cond_timedwait(&s.wake, &s.lock, &ts) == ETIMEDOUT)

@@ -1,9 +1,10 @@
 /*
  * cartosyncd — syncing with the peers, off the event loop.
  *
- * One worker thread with its own handle on the node: every [sync]
- * interval it runs a round with each configured peer that is due (fetch,
- * verify, integrate, push: cs_peer_sync), one after the other, so one
+ * One worker thread: every [sync] interval it runs a round with each
+ * configured peer that is due (fetch, verify, integrate, push:
+ * cs_peer_sync), each in a process of its own (syncer_work), one after
+ * the other, so one
  * slow or dead peer delays the others by at most its transfer deadline
  * and never stops them.  A peer that fails is retried with exponential
  * backoff (interval × 2^failures, at most [sync] backoff-max).  After a
@@ -25,6 +26,13 @@ void syncer_integrate(const char *org);
 
 /* Sync with every peer now (as if every peer were due). */
 void syncer_kick(void);
+
+/*
+ * In the work process (`cartosyncd --work DIR LEVEL KIND ARG`, started by
+ * the worker): "round PEER" or "integrate WHY".  Logs what it did; on
+ * failure prints the reason on stdout.  Returns the exit status.
+ */
+int syncer_work(const char *dir, const char *kind, const char *arg);
 
 /* Stop: wait up to `grace_ms` for a round in flight, then leave it (a
  * transfer killed midway leaves nothing half-written). */

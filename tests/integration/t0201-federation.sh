@@ -58,6 +58,9 @@ join_hub alcs
 join_hub gadem
 run 0 cs -C alcs sync
 run 0 cs -C gadem sync
+# cefa's daemon brings in the hub's admissions of alcs and gadem; adding
+# while it does would merge (main moved under the add).
+wait_until 30 "cefa gets the admissions" same_main hub cefa
 add_sample cefa "$SAMPLE/cefa/organization-cefa.json"
 add_sample alcs "$SAMPLE/alcs/organization-alcs.json"
 printf '%s' '{"x_record_type":"organization","x_owner":"gadem","name":"GADEM","description":"Groupe antiraciste d'"'"'accompagnement et de défense des étrangers et migrants"}' >gadem.json

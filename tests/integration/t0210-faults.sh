@@ -205,11 +205,14 @@ sync_conf ms2 deadline 600
 echo "slow 120000" >"$tmp/px/mode"
 proxy_mark
 daemon_start ms2
-pid=$(daemon_pid ms2)
 wait_until 60 "ms2 receives the hub's pack" proxy_down 262144
+# The daemon fetches in a work process of its own (docs/daemon.md).
+pid=$(pgrep -P "$(daemon_pid ms2)" -f -- "--work") ||
+	fail "ms2's daemon fetches, but runs no work process"
 staged_by ms2 "$pid" || fail "ms2 fetches, but no staging store of its daemon"
 ok
 kill9 ms2
+wait_until 10 "the work process dies with the daemon" sh -c "! kill -0 $pid"
 staged_by ms2 "$pid" ||
 	fail "the killed fetch left no staging store: the kill did not land mid-transfer"
 ok
