@@ -32,6 +32,7 @@
 #include "cartosync/node.h"
 #include "cartosync/oid.h"
 #include "cartosync/peers.h"
+#include "cartosync/repo.h"
 #include "cartosync/sync.h"
 #include "log.h"
 #include "server.h"
@@ -40,6 +41,9 @@
 
 /* The most refs one push may update. */
 #define PUSH_MAX_REFS 1000
+/* The most heads one organisation may keep under refs/incoming/<org>/
+ * (`[serve] max-pushed-heads`). */
+#define PUSHED_HEADS_DEFAULT 8
 
 static const char usage[] =
 	"usage: cartosyncd [-C DIR] [-v]\n\n"
@@ -145,6 +149,15 @@ refuse(const char *fmt, ...)
 	return 1;
 }
 
+static int
+count_ref(const char *name, const cs_oid *id, void *payload)
+{
+	(void)name;
+	(void)id;
+	(*(size_t *)payload)++;
+	return 0;
+}
+
 /*
  * The pre-receive hook: "OLD NEW REF" lines on stdin (githooks(5)).
  * Exit status 0 lets receive-pack update the refs, 1 refuses the push.
@@ -219,9 +232,34 @@ pre_receive(void)
 	}
 	{
 		cs_node *node = NULL;
+		uint64_t max_heads = 0;
+		size_t heads_after = 0;
 
-		if (cs_node_open(&node, dir) < 0) {
+		if (cs_node_open(&node, dir) < 0 ||
+		    cs_node_config_uint(&max_heads, node, "serve",
+					"max-pushed-heads",
+					PUSHED_HEADS_DEFAULT) < 0 ||
+		    cs_repo_ref_foreach(cs_node_repo(node), prefix, count_ref,
+					&heads_after) < 0) {
 			refuse("%s", cs_error_last());
+			cs_node_free(node);
+			goto done;
+		}
+		/* DESIGN §7: new tips per signer are limited; each is a head
+		 * every integration folds. */
+		for (size_t i = 0; i < n; i++) {
+			cs_oid old;
+
+			if (cs_repo_ref_read(&old, cs_node_repo(node),
+					     refs[i]) < 0)
+				heads_after++;
+		}
+		if (heads_after > max_heads) {
+			refuse("refused: %s would hold %zu heads under %s; the"
+			       " most is %llu ([serve] max-pushed-heads)",
+			       org, heads_after, prefix,
+			       (unsigned long long)max_heads);
+			cs_node_free(node);
 			goto done;
 		}
 		if (cs_sync_check_pushed(node, (const char *const *)refs,

@@ -93,7 +93,7 @@ typedef struct {
 
 static const char *const serve_keys[] = {
 	"listen", "max-body", "max-connections-per-peer", "max-upload-packs",
-	"handshake-timeout",
+	"handshake-timeout", "max-pushed-heads",
 };
 
 static void
@@ -219,6 +219,7 @@ serve_config_read(serve_config *out, int *present, const cs_node *node)
 	serve_config cfg = {0};
 	char buf[512];
 	const char *v;
+	unsigned pushed_heads;
 	int error;
 
 	*present = 0;
@@ -258,6 +259,13 @@ serve_config_read(serve_config *out, int *present, const cs_node *node)
 		    NULL &&
 	    (error = parse_uint(&cfg.handshake_timeout, "handshake-timeout", v,
 				1, 300)) < 0)
+		goto done;
+	/* Read by the pre-receive hook (daemon/main.c); checked here so that
+	 * a bad value stops the start. */
+	if ((v = serve_value(buf, sizeof(buf), node, "max-pushed-heads")) !=
+		    NULL &&
+	    (error = parse_uint(&pushed_heads, "max-pushed-heads", v, 1,
+				1000)) < 0)
 		goto done;
 	*out = cfg;
 	memset(&cfg, 0, sizeof(cfg)); /* transferred */

@@ -192,6 +192,21 @@ wait_until 20 "the pushed edit in the hub's main" \
 	git -C hub merge-base --is-ancestor "$ms2_main" main
 hub_main=$(main_of hub)
 
+# Heads per organisation are capped: ms2 holds refs/incoming/ms2/old and
+# .../x; with max-pushed-heads = 3, one more fits, two more do not.  A
+# push updating a head it holds is not a new head.
+printf 'max-pushed-heads = 3\n' >>hub/cartosync.conf
+run 1 as ms2 -C ms2 push "$URL" main:refs/incoming/ms2/y main:refs/incoming/ms2/z
+err_has "refused: ms2 would hold 4 heads under refs/incoming/ms2/; the most is 3 ([serve] max-pushed-heads)"
+git -C hub rev-parse -q --verify refs/incoming/ms2/y >/dev/null &&
+	fail "a push over max-pushed-heads was kept"
+ok
+run 0 as ms2 -C ms2 push "$URL" main:refs/incoming/ms2/y
+run 0 as ms2 -C ms2 push "$URL" +main:refs/incoming/ms2/old
+eq "refs/incoming/ms2/old after an update at the cap" \
+	"$(git -C hub rev-parse refs/incoming/ms2/old)" "$ms2_main"
+sed -i '/^max-pushed-heads/d' hub/cartosync.conf
+
 # An unsigned commit is never kept, nor are its objects.
 forged=$(git -C ms2 commit-tree -p main -m forged "$(git -C ms2 rev-parse 'main^{tree}')")
 run 1 as ms2 -C ms2 push "$URL" "$forged:refs/incoming/ms2/forged"
