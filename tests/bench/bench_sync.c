@@ -34,7 +34,9 @@
  *      fresh copies, best of --repeat (default 3).  Reference: `git fetch`
  *      of the same change into copies of the bare clone of (1).
  *   3. cartosyncd's peak RSS (VmHWM of /proc/PID/status, reset through
- *      /proc/PID/clear_refs before each transfer) while it serves the first
+ *      /proc/PID/clear_refs before each transfer; its work processes,
+ *      which verify and integrate, are sampled apart and each timed run
+ *      waits until none runs) while it serves the first
  *      sync and the git clone.  Reference: the largest VmHWM of the git
  *      processes the daemon runs for it (upload-pack, pack-objects),
  *      sampled every 10 ms from /proc.  Also the peak RSS of the clients
@@ -333,7 +335,8 @@ reset_peak(pid_t pid)
 static struct {
 	pthread_t thread;
 	atomic_int stop;
-	long peak_kb; /* largest VmHWM of one descendant */
+	long peak_kb; /* largest VmHWM of one git descendant */
+	long work_kb; /* largest VmHWM of a work process (cartosyncd --work) */
 	long sum_kb;  /* largest sum of their VmRSS at one sample */
 	int samples;
 } sampler;
@@ -357,6 +360,56 @@ parent_of(pid_t pid)
 	    sscanf(p + 1, " %*c %ld", &ppid) != 1)
 		return -1;
 	return (pid_t)ppid;
+}
+
+/* Whether `pid` is a cartosyncd (a work process of the daemon). */
+static int
+is_cartosyncd(pid_t pid)
+{
+	char path[64], comm[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	return strcmp(comm, "cartosyncd\n") == 0;
+}
+
+/* Wait until the daemon runs no work process (its integration at start,
+ * or of the last push), so that no timed run shares the machine with
+ * one. */
+static void
+wait_daemon_idle(void)
+{
+	double start = bench_now();
+
+	for (;;) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		int busy = 0;
+
+		if (d == NULL)
+			return;
+		while ((e = readdir(d)) != NULL && !busy) {
+			pid_t pid;
+
+			if (!isdigit((unsigned char)e->d_name[0]))
+				continue;
+			pid = (pid_t)atol(e->d_name);
+			busy = parent_of(pid) == daemon_pid && is_cartosyncd(pid);
+		}
+		closedir(d);
+		if (!busy)
+			return;
+		if (bench_now() - start > 600)
+			bench_die("cartosyncd's work does not end");
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void
@@ -404,8 +457,12 @@ sample_once(void)
 			continue;
 		hwm = proc_kb(pids[i], "VmHWM");
 		rss = proc_kb(pids[i], "VmRSS");
-		if (hwm > sampler.peak_kb)
+		if (is_cartosyncd(pids[i])) {
+			if (hwm > sampler.work_kb)
+				sampler.work_kb = hwm;
+		} else if (hwm > sampler.peak_kb) {
 			sampler.peak_kb = hwm;
+		}
 		if (rss > 0)
 			sum += rss;
 	}
@@ -430,7 +487,7 @@ sampler_main(void *arg)
 static void
 sampler_start(void)
 {
-	sampler.peak_kb = sampler.sum_kb = 0;
+	sampler.peak_kb = sampler.sum_kb = sampler.work_kb = 0;
 	sampler.samples = 0;
 	atomic_store(&sampler.stop, 0);
 	if (pthread_create(&sampler.thread, NULL, sampler_main, NULL) != 0)
@@ -726,6 +783,7 @@ typedef struct {
 	double client_mb; /* the client's peak RSS (wait4) */
 	double daemon_mb; /* cartosyncd's VmHWM while serving */
 	double git_mb;    /* its largest git process (sampled) */
+	double work_mb;   /* its largest work process (sampled) */
 } run_figures;
 
 /* Run `cmd` while the daemon serves: timed, peaks measured. */
@@ -734,11 +792,13 @@ serve_run(run_figures *f, const char *what, const char *out, const char *cmd)
 {
 	int rc;
 
+	wait_daemon_idle();
 	if (reset_peak(daemon_pid) < 0)
 		fprintf(stderr, "bench: cannot reset the daemon's peak RSS\n");
 	sampler_start();
 	rc = run_timed(&f->secs, &f->client_mb, out, "%s", cmd);
 	f->git_mb = sampler_stop();
+	f->work_mb = sampler.work_kb > 0 ? (double)sampler.work_kb / 1024.0 : 0;
 	f->daemon_mb = (double)proc_kb(daemon_pid, "VmHWM") / 1024.0;
 	if (f->daemon_mb < 0 || waitpid(daemon_pid, NULL, WNOHANG) != 0) {
 		char *log = path_of("daemon.log");
@@ -756,8 +816,10 @@ serve_run(run_figures *f, const char *what, const char *out, const char *cmd)
 		exit(1);
 	}
 	bench_note("%s: %.2f s, client peak %.0f MB, cartosyncd VmHWM %.1f MB,"
-	           " its largest git process %.0f MB (%d samples)",
-	           what, f->secs, f->client_mb, f->daemon_mb, f->git_mb,
+	           " its largest work process %.0f MB, its largest git process"
+	           " %.0f MB (%d samples)",
+	           what, f->secs, f->client_mb, f->daemon_mb, f->work_mb,
+	           f->git_mb,
 	           sampler.samples);
 }
 
