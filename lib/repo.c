@@ -852,9 +852,51 @@ cs_repo_ref_read(cs_oid *out, cs_repo *repo, const char *name)
 	return 0;
 }
 
+/*
+ * A writer killed while it held a ref's lock file (libgit2's
+ * "<ref>.lock") leaves it behind, and every later update of that ref
+ * fails.  Every cartosync writer holds the node's lock (cs_repo_lock)
+ * while it moves refs, so one that holds it finds only stale lock files,
+ * except under refs/incoming/, which git receive-pack writes for the
+ * daemon without that lock.  Returns 1 when a stale lock file was removed.
+ */
+static int
+stale_lock_removed(cs_repo *repo, const char *name)
+{
+	char *path = NULL;
+	int removed;
+
+	if (repo->lock_fd < 0 || strncmp(name, "refs/", 5) != 0 ||
+	    strncmp(name, "refs/incoming/", 14) == 0 ||
+	    asprintf(&path, "%s/%s.lock", git_repository_path(repo->git),
+		     name) < 0)
+		return 0;
+	removed = unlink(path) == 0;
+	free(path);
+	return removed;
+}
+
+static int ref_cas_once(cs_repo *repo, const char *name,
+			const cs_oid *new_id, const cs_oid *expected,
+			const char *log_message, int *locked);
+
 int
 cs_repo_ref_cas(cs_repo *repo, const char *name, const cs_oid *new_id,
 		const cs_oid *expected, const char *log_message)
+{
+	int locked = 0;
+	int error = ref_cas_once(repo, name, new_id, expected, log_message,
+				 &locked);
+
+	if (locked && stale_lock_removed(repo, name))
+		error = ref_cas_once(repo, name, new_id, expected, log_message,
+				     &locked);
+	return error;
+}
+
+static int
+ref_cas_once(cs_repo *repo, const char *name, const cs_oid *new_id,
+	     const cs_oid *expected, const char *log_message, int *locked)
 {
 	git_reference *ref = NULL;
 	git_oid gnew, gold;
@@ -881,6 +923,7 @@ cs_repo_ref_cas(cs_repo *repo, const char *name, const cs_oid *new_id,
 		}
 		rc = git_reference_delete(ref);
 		git_reference_free(ref);
+		*locked = rc == GIT_ELOCKED;
 		if (rc == GIT_EMODIFIED || rc == GIT_ENOTFOUND ||
 		    rc == GIT_ELOCKED)
 			return cs_error_set(CS_ECONFLICT,
@@ -896,6 +939,7 @@ cs_repo_ref_cas(cs_repo *repo, const char *name, const cs_oid *new_id,
 		memset(&gold, 0, sizeof(gold));
 	rc = git_reference_create_matching(&ref, repo->git, name, &gnew, 1,
 					   &gold, log_message);
+	*locked = rc == GIT_ELOCKED;
 	if (rc == GIT_EMODIFIED || rc == GIT_ENOTFOUND || rc == GIT_EEXISTS ||
 	    rc == GIT_ELOCKED)
 		return cs_error_set(CS_ECONFLICT,

@@ -289,6 +289,12 @@ fsck_ok ms2
 say "add: $killed of 8 runs killed before they acknowledged"
 [ "$killed" -ge 1 ] || fail "no add was killed while it ran (each took ${took} ms)"
 ok
+# A writer killed while it held main's lock file (libgit2's main.lock)
+# leaves it behind: the next writer, holding the node's lock, removes it.
+: >ms2/refs/heads/main.lock
+ack ms2 "$(record ms2)"
+[ -e ms2/refs/heads/main.lock ] && fail "a stale main.lock outlived an add"
+ok
 ack ms2 "$(record ms2)"
 verify_ok ms2 main
 acked_held ms2 "after adds killed -9"

@@ -1063,6 +1063,58 @@ START_TEST(test_lock_excludes_other_writer)
 }
 END_TEST
 
+/*
+ * A writer killed -9 while it held a ref's lock file leaves it: the node's
+ * lock holder removes it and goes on; without the node's lock, and under
+ * refs/incoming/ (git receive-pack's), a lock file is respected.
+ */
+START_TEST(test_stale_ref_lock)
+{
+	cs_oid t = empty_tree(), a, b, got;
+	char path[PATH_MAX];
+	FILE *f;
+
+	a = commit_of(repo, &t, NULL, 0, 1, "a\n");
+	b = commit_of(repo, &t, &a, 1, 2, "b\n");
+	ck_assert_int_eq(cs_repo_ref_cas(repo, "refs/heads/main", &a, NULL,
+					 "create"),
+			 0);
+	ck_assert_int_eq(cs_repo_ref_cas(repo, "refs/incoming/ms2/main", &a,
+					 NULL, "create"),
+			 0);
+	snprintf(path, sizeof(path), "%s/refs/heads/main.lock",
+		 cs_repo_path(repo));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+
+	/* Not holding the node's lock: the lock file may be live. */
+	ck_assert_int_eq(cs_repo_ref_cas(repo, "refs/heads/main", &b, &a,
+					 "move"),
+			 CS_ECONFLICT);
+	ck_assert_int_eq(access(path, F_OK), 0);
+
+	ck_assert_int_eq(cs_repo_lock(repo), 0);
+	ck_assert_msg(cs_repo_ref_cas(repo, "refs/heads/main", &b, &a,
+				      "move") == 0,
+		      "%s", cs_error_last());
+	ck_assert_int_eq(cs_repo_ref_read(&got, repo, "refs/heads/main"), 0);
+	ck_assert_int_eq(cs_oid_cmp(&got, &b), 0);
+	ck_assert_int_ne(access(path, F_OK), 0);
+
+	/* receive-pack writes refs/incoming/ without the node's lock. */
+	snprintf(path, sizeof(path), "%s/refs/incoming/ms2/main.lock",
+		 cs_repo_path(repo));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	ck_assert_int_eq(cs_repo_ref_cas(repo, "refs/incoming/ms2/main", &b,
+					 &a, "move"),
+			 CS_ECONFLICT);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	cs_repo_unlock(repo);
+	unlink(path);
+}
+END_TEST
+
 static Suite *
 repo_suite(void)
 {
@@ -1088,6 +1140,7 @@ repo_suite(void)
 	tcase_add_test(tc, test_ref_foreach);
 	tcase_add_test(tc, test_topo_order);
 	tcase_add_test(tc, test_lock_excludes_other_writer);
+	tcase_add_test(tc, test_stale_ref_lock);
 	suite_add_tcase(s, tc);
 	return s;
 }
