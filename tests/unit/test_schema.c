@@ -589,6 +589,13 @@ START_TEST(test_patterns)
 	        {"^a+?b*?$", "aab", 1},
 	        {"^(?:ab)+$", "abab", 1},
 	        {"^.$", "\xc3\xa9", 1},
+	        /* One pattern, an ASCII subject (matched byte-wise) and a
+	         * non-ASCII one (by code point): the same answer. */
+	        {"^.{3}$", "abc", 1},
+	        {"^.{3}$", "ab\xc3\xa9", 1},
+	        {"^.{3}$", "abcd", 0},
+	        {"^[^a]{2}$", "\xc3\xa9\xc3\xa9", 1},
+	        {"^[^a]{2}$", "bc", 1},
 	        {"^.$", "\\n", 0},
 	        {"^[\\u00e0-\\u00ff]$", "\xc3\xa9", 1},
 	        {"^[\\u00e0-\\u00ff]$", "e", 0},
