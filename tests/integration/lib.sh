@@ -288,6 +288,42 @@ sync_every() {
 		>>"$1/cartosync.conf"
 }
 
+# sync_conf NODE [KEY VALUE]...: sync_every NODE 1, and the given keys
+sync_conf() {
+	sc_node=$1
+	shift
+	sync_every "$sc_node" 1
+	while [ $# -ge 2 ]; do
+		printf '%s = %s\n' "$1" "$2" >>"$sc_node/cartosync.conf"
+		shift 2
+	done
+}
+
+# set_conf NODE KEY VALUE: change the one line "KEY = ..." of the node's
+# configuration
+set_conf() {
+	[ "$(grep -c "^$2 = " "$1/cartosync.conf")" = 1 ] ||
+		fail "$1/cartosync.conf has not exactly one $2"
+	sed -i "s|^$2 = .*|$2 = $3|" "$1/cartosync.conf"
+}
+
+# log_has NODE TEXT: the node's daemon log has the fixed string
+log_has() {
+	grep -qF -- "$2" "$tmp/$1.log"
+}
+
+# no_staging NODE: NODE/staging is empty (or absent)
+no_staging() {
+	[ -z "$(ls -A "$1/staging" 2>/dev/null)" ]
+}
+
+# fsck_ok NODE: stock git finds nothing wrong in the node's store
+fsck_ok() {
+	git -C "$1" fsck --strict --no-dangling >"$tmp/fsck.out" 2>&1 ||
+		{ cat "$tmp/fsck.out" >&2; fail "git fsck --strict of $1"; }
+	ok
+}
+
 # daemon_start NODE: start cartosyncd on NODE (log in $tmp/NODE.log); for
 # a serving node, wait for NODE/serve.url
 daemon_start() {

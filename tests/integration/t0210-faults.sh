@@ -42,35 +42,6 @@ now_ms() {
 	date +%s%3N
 }
 
-# sync_conf NODE [KEY VALUE]...: the node's [sync] section, every second
-sync_conf() {
-	sc_node=$1
-	shift
-	printf '\n[sync]\ninterval = 1\nbackoff-max = 1\n' >>"$sc_node/cartosync.conf"
-	while [ $# -ge 2 ]; do
-		printf '%s = %s\n' "$1" "$2" >>"$sc_node/cartosync.conf"
-		shift 2
-	done
-}
-
-# set_conf NODE KEY VALUE: change a key of the node's configuration
-set_conf() {
-	grep -q "^$2 = " "$1/cartosync.conf" || fail "$1/cartosync.conf has no $2"
-	sed -i "s|^$2 = .*|$2 = $3|" "$1/cartosync.conf"
-}
-
-# fsck_ok NODE: stock git finds nothing wrong in the node's store
-fsck_ok() {
-	git -C "$1" fsck --strict --no-dangling >"$tmp/fsck.out" 2>&1 ||
-		{ cat "$tmp/fsck.out" >&2; fail "git fsck --strict of $1"; }
-	ok
-}
-
-# no_staging NODE: NODE/staging is empty (or absent)
-no_staging() {
-	[ -z "$(ls -A "$1/staging" 2>/dev/null)" ]
-}
-
 # staging_empty NODE WHEN: check no_staging
 staging_empty() {
 	if ! no_staging "$1"; then
@@ -124,11 +95,6 @@ record() {
 	printf '{"x_record_type":"organization","name":"%s fault %d","description":"written while things break (%d)"}\n' \
 		"$1" "$n_rec" "$n_rec" >"$tmp/rec$n_rec.json"
 	echo "$tmp/rec$n_rec.json"
-}
-
-# log_has NODE TEXT: the node's daemon log has the fixed string
-log_has() {
-	grep -qF -- "$2" "$tmp/$1.log"
 }
 
 # stop NODE: SIGTERM the node's daemon and wait for it

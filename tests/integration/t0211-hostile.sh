@@ -35,25 +35,6 @@ export GIT_TERMINAL_PROMPT
 
 # ------------------------------------------------------------------ helpers
 
-# sync_conf NODE [KEY VALUE]...: the node's [sync] section, every second
-sync_conf() {
-	sc_node=$1
-	shift
-	printf '\n[sync]\ninterval = 1\nbackoff-max = 1\n' >>"$sc_node/cartosync.conf"
-	while [ $# -ge 2 ]; do
-		printf '%s = %s\n' "$1" "$2" >>"$sc_node/cartosync.conf"
-		shift 2
-	done
-}
-
-# set_conf NODE KEY VALUE: change the one line "KEY = ..." of the node's
-# configuration
-set_conf() {
-	[ "$(grep -c "^$2 = " "$1/cartosync.conf")" = 1 ] ||
-		fail "$1/cartosync.conf has not exactly one $2"
-	sed -i "s|^$2 = .*|$2 = $3|" "$1/cartosync.conf"
-}
-
 # hup NODE: SIGHUP the node's daemon, wait until it re-read its config
 hup() {
 	h_n=$(grep -c "SIGHUP: re-reading" "$tmp/$1.log" || true)
@@ -73,16 +54,6 @@ since() {
 	tail -n +"$((s_from + 1))" "$tmp/$1.log" | grep -qF -- "$2"
 }
 
-# log_has NODE TEXT: the node's daemon log has the fixed string
-log_has() {
-	grep -qF -- "$2" "$tmp/$1.log"
-}
-
-# no_staging NODE: NODE/staging is empty (or absent)
-no_staging() {
-	[ -z "$(ls -A "$1/staging" 2>/dev/null)" ]
-}
-
 # absent NODE ID WHAT: the object ID is not in NODE's store
 absent() {
 	if git -C "$1" cat-file -e "$2" 2>/dev/null; then
@@ -94,12 +65,6 @@ absent() {
 # in_main NODE COMMIT: COMMIT is in NODE's main
 in_main() {
 	git -C "$1" merge-base --is-ancestor "$2" refs/heads/main 2>/dev/null
-}
-
-fsck_ok() {
-	git -C "$1" fsck --strict --no-dangling >"$tmp/fsck.out" 2>&1 ||
-		{ cat "$tmp/fsck.out" >&2; fail "git fsck --strict of $1"; }
-	ok
 }
 
 # tls_of ORG: the node TLS key hash members.json (as of the hub's main)
