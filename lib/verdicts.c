@@ -15,14 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cartosync/consortium.h"
 #include "cartosync/error.h"
 #include "cartosync/verify.h"
 
 /*
  * Bumped whenever what cs_verify() accepts changes: verdicts reached with
- * other rules are not reused.
+ * other rules (or for another protocol version) are not reused.
  */
 #define RULES 1
+#define HEADER_FMT "cartosync verdicts, rules %d, protocol %d\n"
 #define LINE_LEN (CS_OID_HEXSZ + 3) /* hex, space, flag digit, newline */
 
 struct cs_verdicts {
@@ -117,8 +119,8 @@ load(cs_verdicts *v)
 			       ? 0
 			       : cs_error_set(CS_ERROR, "cannot read '%s': %s",
 					      v->path, strerror(errno));
-	snprintf(header, sizeof(header), "cartosync verdicts, rules %d\n",
-		 RULES);
+	snprintf(header, sizeof(header), HEADER_FMT, RULES,
+		 CS_PROTOCOL_VERSION);
 	if (fgets(line, sizeof(line), f) == NULL || strcmp(line, header)) {
 		fclose(f);
 		return 0;
@@ -179,7 +181,7 @@ cs_verdicts_save(cs_verdicts *v)
 		free(tmp);
 		return error;
 	}
-	fprintf(f, "cartosync verdicts, rules %d\n", RULES);
+	fprintf(f, HEADER_FMT, RULES, CS_PROTOCOL_VERSION);
 	for (size_t i = 0; i <= v->mask; i++)
 		if (v->flags[i]) {
 			char hex[CS_OID_HEXSZ + 1];

@@ -1874,9 +1874,9 @@ START_TEST(test_verdicts_file)
 
 	/* Noted by hand: not judged again. */
 	snprintf(text, sizeof(text),
-		 "cartosync verdicts, rules 1\n%s 1\n%s 1\n%s 1\n"
+		 "cartosync verdicts, rules 1, protocol %d\n%s 1\n%s 1\n%s 1\n"
 		 "%.30s",
-		 hex(&genesis), hex(&admission), hex(&bad), hex(&t));
+		 CS_PROTOCOL_VERSION, hex(&genesis), hex(&admission), hex(&bad), hex(&t));
 	write_text(dir_of("verdicts"), text);
 	kept = verdicts_at("verdicts");
 	ck_assert_uint_eq(cs_verdicts_count(kept), 3);
@@ -1890,8 +1890,9 @@ START_TEST(test_verdicts_file)
 
 	/* Torn lines and flags out of range are skipped. */
 	snprintf(text, sizeof(text),
-		 "cartosync verdicts, rules 1\n%s 1\n%s 9\n%s\n%.20s 1\n",
-		 hex(&genesis), hex(&admission), hex(&bad), hex(&t));
+		 "cartosync verdicts, rules 1, protocol %d\n%s 1\n%s 9\n%s\n"
+		 "%.20s 1\n",
+		 CS_PROTOCOL_VERSION, hex(&genesis), hex(&admission), hex(&bad), hex(&t));
 	write_text(dir_of("verdicts"), text);
 	kept = verdicts_at("verdicts");
 	ck_assert_uint_eq(cs_verdicts_count(kept), 1);
@@ -1899,8 +1900,9 @@ START_TEST(test_verdicts_file)
 	cs_verdicts_free(kept);
 
 	/* Other rules: nothing is taken. */
-	snprintf(text, sizeof(text), "cartosync verdicts, rules 0\n%s 1\n",
-		 hex(&genesis));
+	snprintf(text, sizeof(text),
+		 "cartosync verdicts, rules 0, protocol %d\n%s 1\n",
+		 CS_PROTOCOL_VERSION, hex(&genesis));
 	write_text(dir_of("verdicts"), text);
 	kept = verdicts_at("verdicts");
 	ck_assert_uint_eq(cs_verdicts_count(kept), 0);
