@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/repository.h>
 
 #include "cartosync/error.h"
 #include "cartosync/repo.h"
@@ -854,25 +855,31 @@ cs_repo_ref_read(cs_oid *out, cs_repo *repo, const char *name)
 
 /*
  * A writer killed while it held a ref's lock file (libgit2's
- * "<ref>.lock") leaves it behind, and every later update of that ref
- * fails.  Every cartosync writer holds the node's lock (cs_repo_lock)
- * while it moves refs, so one that holds it finds only stale lock files,
- * except under refs/incoming/, which git receive-pack writes for the
- * daemon without that lock.  Returns 1 when a stale lock file was removed.
+ * "<ref>.lock", or "packed-refs.lock" when it deleted a packed ref) leaves
+ * it behind, and every later update of that ref fails.  Every cartosync
+ * writer holds the node's lock (cs_repo_lock) while it moves refs, so one
+ * that holds it finds only stale lock files, except under refs/incoming/,
+ * which git receive-pack writes for the daemon without that lock.
+ * Returns 1 when a stale lock file was removed.
  */
 static int
 stale_lock_removed(cs_repo *repo, const char *name)
 {
-	char *path = NULL;
-	int removed;
+	const char *dir = git_repository_path(repo->git);
+	char *path = NULL, *packed = NULL;
+	int removed = 0;
 
 	if (repo->lock_fd < 0 || strncmp(name, "refs/", 5) != 0 ||
-	    strncmp(name, "refs/incoming/", 14) == 0 ||
-	    asprintf(&path, "%s/%s.lock", git_repository_path(repo->git),
-		     name) < 0)
+	    strncmp(name, "refs/incoming/", 14) == 0)
 		return 0;
-	removed = unlink(path) == 0;
-	free(path);
+	if (asprintf(&path, "%s/%s.lock", dir, name) >= 0) {
+		removed |= unlink(path) == 0;
+		free(path);
+	}
+	if (asprintf(&packed, "%s/packed-refs.lock", dir) >= 0) {
+		removed |= unlink(packed) == 0;
+		free(packed);
+	}
 	return removed;
 }
 
@@ -888,9 +895,18 @@ cs_repo_ref_cas(cs_repo *repo, const char *name, const cs_oid *new_id,
 	int error = ref_cas_once(repo, name, new_id, expected, log_message,
 				 &locked);
 
-	if (locked && stale_lock_removed(repo, name))
+	if (locked && stale_lock_removed(repo, name)) {
+		git_refdb *fresh = NULL;
+
+		/* libgit2 1.5 forgets a packed ref it failed to delete: read
+		 * the refs again before the second try. */
+		if (git_refdb_open(&fresh, repo->git) == 0) {
+			git_repository_set_refdb(repo->git, fresh);
+			git_refdb_free(fresh);
+		}
 		error = ref_cas_once(repo, name, new_id, expected, log_message,
 				     &locked);
+	}
 	return error;
 }
 

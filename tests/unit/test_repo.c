@@ -1110,6 +1110,24 @@ START_TEST(test_stale_ref_lock)
 					 &a, "move"),
 			 CS_ECONFLICT);
 	ck_assert_int_eq(access(path, F_OK), 0);
+	unlink(path);
+
+	/* Deleting a packed ref rewrites packed-refs under packed-refs.lock. */
+	{
+		char cmd[PATH_MAX + 64];
+
+		snprintf(cmd, sizeof(cmd), "git -C '%s' pack-refs --all",
+			 cs_repo_path(repo));
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	snprintf(path, sizeof(path), "%s/packed-refs.lock", cs_repo_path(repo));
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	ck_assert_msg(cs_repo_ref_cas(repo, "refs/heads/main", NULL, &b,
+				      "delete") == 0,
+		      "%s", cs_error_last());
+	ck_assert_int_eq(cs_repo_ref_read(&got, repo, "refs/heads/main"),
+			 CS_ENOTFOUND);
 	cs_repo_unlock(repo);
 	unlink(path);
 }
