@@ -993,14 +993,6 @@ still_allowed(vctx *v, vcommit *e, const cs_consortium *after,
 	change_check cc;
 	char hex[CS_OID_HEXSZ + 1];
 
-	if (e->known && !e->loaded && load_known(v, e) < 0) {
-		char reason[1024];
-
-		snprintf(reason, sizeof(reason),
-			 "cannot be judged again: %s", cs_error_last());
-		reject(e, reason);
-		return 0;
-	}
 	memset(&cc, 0, sizeof(cc));
 	cc.v = v;
 	cc.tree = &e->tree;
@@ -1060,6 +1052,16 @@ pass_revocations(vctx *v)
 			    (anc[e / 8] & (1u << (e % 8))) ||
 			    (desc[e / 8] & (1u << (e % 8))))
 				continue;
+			/* Not a verdict: the store could not be read. */
+			if (ec->known && !ec->loaded) {
+				int error = load_known(v, ec);
+
+				if (error < 0) {
+					free(anc);
+					free(desc);
+					return error;
+				}
+			}
 			if (!still_allowed(v, ec, after, rc))
 				changed = 1;
 		}
