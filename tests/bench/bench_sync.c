@@ -63,6 +63,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,28 +165,6 @@ hex(const cs_oid *id)
 
 	cs_oid_fmt(out, id);
 	return out;
-}
-
-static double
-min_of(const double *v, size_t n)
-{
-	double m = -1;
-
-	for (size_t i = 0; i < n; i++)
-		if (v[i] >= 0 && (m < 0 || v[i] < m))
-			m = v[i];
-	return m;
-}
-
-static double
-max_of(const double *v, size_t n)
-{
-	double m = -1;
-
-	for (size_t i = 0; i < n; i++)
-		if (v[i] > m)
-			m = v[i];
-	return m;
 }
 
 /*
@@ -786,6 +765,34 @@ typedef struct {
 	double work_mb;   /* its largest work process (sampled) */
 } run_figures;
 
+/* The best time of `n` runs (-1 when none ended). */
+static double
+best_secs(const run_figures *runs, size_t n)
+{
+	double m = -1;
+
+	for (size_t i = 0; i < n; i++)
+		if (runs[i].secs >= 0 && (m < 0 || runs[i].secs < m))
+			m = runs[i].secs;
+	return m;
+}
+
+/* The largest of one of the figures (at `offset`) of `n` runs. */
+static double
+largest(const run_figures *runs, size_t n, size_t offset)
+{
+	double m = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		double x;
+
+		memcpy(&x, (const char *)&runs[i] + offset, sizeof(x));
+		if (x > m)
+			m = x;
+	}
+	return m;
+}
+
 /* Run `cmd` while the daemon serves: timed, peaks measured. */
 static void
 serve_run(run_figures *f, const char *what, const char *out, const char *cmd)
@@ -926,7 +933,6 @@ main(int argc, char **argv)
 	cs_oid hub_main, hub_changed;
 	run_figures *first, *clone, *inc, *fetch;
 	double t, t_first, t_clone, t_inc, t_fetch, daemon_idle_mb;
-	double v[16];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (argc == 4 && strcmp(argv[1], "--child-rss") == 0)
@@ -950,10 +956,6 @@ main(int argc, char **argv)
 		repeat = 1;
 	if (first_repeat == 0)
 		first_repeat = 1;
-	if (repeat > 16 || first_repeat > 16) {
-		fprintf(stderr, "bench: at most 16 repeats\n");
-		return 2;
-	}
 	ncommits = (nrecords + per_commit - 1) / per_commit;
 	nrecords = ncommits * per_commit;
 	first = calloc(first_repeat, sizeof(*first));
@@ -1045,9 +1047,7 @@ main(int argc, char **argv)
 		       " (transfer and indexing into an empty repository)"
 		       " %.2f s\n",
 		       t);
-		for (size_t i = 0; i < first_repeat; i++)
-			v[i] = first[i].secs;
-		breakdown("first sync", copy, min_of(v, first_repeat));
+		breakdown("first sync", copy, best_secs(first, first_repeat));
 		free(copy);
 	}
 
@@ -1104,26 +1104,16 @@ main(int argc, char **argv)
 			bench_die("cp");
 		if (local)
 			local_edit(copy, 990000);
-		for (size_t i = 0; i < repeat; i++)
-			v[i] = inc[i].secs;
-		breakdown("incremental sync", copy, min_of(v, repeat));
+		breakdown("incremental sync", copy, best_secs(inc, repeat));
 		free(copy);
 		free(first0);
 	}
 
 	/* The figures. */
-	for (size_t i = 0; i < first_repeat; i++)
-		v[i] = first[i].secs;
-	t_first = min_of(v, first_repeat);
-	for (size_t i = 0; i < first_repeat; i++)
-		v[i] = clone[i].secs;
-	t_clone = min_of(v, first_repeat);
-	for (size_t i = 0; i < repeat; i++)
-		v[i] = inc[i].secs;
-	t_inc = min_of(v, repeat);
-	for (size_t i = 0; i < repeat; i++)
-		v[i] = fetch[i].secs;
-	t_fetch = min_of(v, repeat);
+	t_first = best_secs(first, first_repeat);
+	t_clone = best_secs(clone, first_repeat);
+	t_inc = best_secs(inc, repeat);
+	t_fetch = best_secs(fetch, repeat);
 	printf("first sync (best of %zu): %.2f s; git clone --bare %.2f s; "
 	       "ratio %.2f\n",
 	       first_repeat, t_first, t_clone, t_first / t_clone);
@@ -1142,30 +1132,22 @@ main(int argc, char **argv)
 		         changed);
 		bench_result(name, t_inc, "s", "git fetch (same change)",
 		             t_fetch, "s");
-		for (size_t i = 0; i < first_repeat; i++)
-			v[i] = first[i].daemon_mb;
-		d_first = max_of(v, first_repeat);
-		for (size_t i = 0; i < first_repeat; i++)
-			v[i] = first[i].git_mb;
-		g_first = max_of(v, first_repeat);
-		for (size_t i = 0; i < first_repeat; i++)
-			v[i] = clone[i].daemon_mb;
-		d_clone = max_of(v, first_repeat);
-		for (size_t i = 0; i < first_repeat; i++)
-			v[i] = clone[i].git_mb;
-		g_clone = max_of(v, first_repeat);
-		for (size_t i = 0; i < first_repeat; i++)
-			v[i] = first[i].client_mb;
-		c_first = max_of(v, first_repeat);
-		for (size_t i = 0; i < first_repeat; i++)
-			v[i] = clone[i].client_mb;
-		c_clone = max_of(v, first_repeat);
-		for (size_t i = 0; i < repeat; i++)
-			v[i] = inc[i].daemon_mb;
-		d_inc = max_of(v, repeat);
-		for (size_t i = 0; i < repeat; i++)
-			v[i] = inc[i].git_mb;
-		g_inc = max_of(v, repeat);
+		d_first = largest(first, first_repeat,
+		                 offsetof(run_figures, daemon_mb));
+		g_first = largest(first, first_repeat,
+		                 offsetof(run_figures, git_mb));
+		d_clone = largest(clone, first_repeat,
+		                 offsetof(run_figures, daemon_mb));
+		g_clone = largest(clone, first_repeat,
+		                 offsetof(run_figures, git_mb));
+		c_first = largest(first, first_repeat,
+		                 offsetof(run_figures, client_mb));
+		c_clone = largest(clone, first_repeat,
+		                 offsetof(run_figures, client_mb));
+		d_inc = largest(inc, repeat,
+		                 offsetof(run_figures, daemon_mb));
+		g_inc = largest(inc, repeat,
+		                 offsetof(run_figures, git_mb));
 		snprintf(ref, sizeof(ref), "its largest git process");
 		bench_result("cartosyncd peak RSS, first sync", d_first, "MB",
 		             ref, g_first, "MB");
