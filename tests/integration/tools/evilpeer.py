@@ -24,12 +24,13 @@ gets one line per event:
   conn N closed after SECONDS s, BYTES bytes of pack sent
 """
 import os
-import socket
 import ssl
 import sys
 import threading
 import time
 import zlib
+
+import loopback
 
 OID = "5ca1ab1e" * 5
 BLOB = 65536
@@ -61,7 +62,6 @@ class Server:
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         self.lock = threading.Lock()
-        self.n = 0
         self.log_file = open(os.path.join(d, "log"), "a", buffering=1)
 
     def log(self, line):
@@ -76,21 +76,7 @@ class Server:
             return ["endless", "4000000"]
 
     def serve(self):
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(16)
-        tmp = os.path.join(self.dir, "port.tmp")
-        with open(tmp, "w") as f:
-            f.write("%d\n" % ls.getsockname()[1])
-        os.rename(tmp, os.path.join(self.dir, "port"))
-        while True:
-            sock, _ = ls.accept()
-            with self.lock:
-                self.n += 1
-                n = self.n
-            threading.Thread(target=self.handle, args=(n, sock),
-                             daemon=True).start()
+        loopback.serve(self.dir, 16, self.handle)
 
     def handle(self, n, sock):
         start = time.monotonic()

@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 
+import loopback
+
 CHUNK = 16384
 
 
@@ -37,7 +39,6 @@ class Proxy:
     def __init__(self, d):
         self.dir = d
         self.lock = threading.Lock()
-        self.n = 0
         self.stalled = 0
         self.log_file = open(os.path.join(d, "log"), "a", buffering=1)
 
@@ -53,21 +54,7 @@ class Proxy:
             return default
 
     def serve(self):
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(64)
-        tmp = os.path.join(self.dir, "port.tmp")
-        with open(tmp, "w") as f:
-            f.write("%d\n" % ls.getsockname()[1])
-        os.rename(tmp, os.path.join(self.dir, "port"))
-        while True:
-            client, _ = ls.accept()
-            with self.lock:
-                self.n += 1
-                n = self.n
-            threading.Thread(target=self.handle, args=(n, client),
-                             daemon=True).start()
+        loopback.serve(self.dir, 64, self.handle)
 
     def handle(self, n, client):
         mode = self.read("mode", "pass").split()
