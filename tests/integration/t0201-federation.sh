@@ -57,6 +57,8 @@ wait_until 30 "cefa gets the history" git -C cefa rev-parse -q --verify main
 join_hub alcs
 join_hub gadem
 run 0 cs -C alcs sync
+# alcs holds nothing the hub lacks: its main, the hub's, is not pushed back.
+err_lacks "pushed main"
 run 0 cs -C gadem sync
 # cefa's daemon brings in the hub's admissions of alcs and gadem; adding
 # while it does would merge (main moved under the add).
