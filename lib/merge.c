@@ -1030,7 +1030,9 @@ static int
 rules_copy_schemas(rules_loader *l)
 {
 	const json_t *doc;
-	size_t i;
+	const char **names;
+	json_t **docs;
+	size_t i, n = 0;
 	int error;
 
 	for (i = 0; i < l->docs_count; i++) {
@@ -1041,15 +1043,22 @@ rules_copy_schemas(rules_loader *l)
 	}
 	if ((error = cs_schema_set_new(&l->rules->schemas)) < 0)
 		return error;
+	if ((names = calloc(l->docs_count + 1, sizeof(*names))) == NULL ||
+	    (docs = calloc(l->docs_count + 1, sizeof(*docs))) == NULL) {
+		free(names);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
 	for (i = 0; i < l->docs_count; i++) {
 		if ((doc = cs_schema_set_get(l->set, l->docs[i])) == NULL)
 			continue;
+		names[n] = l->docs[i];
 		/* The set only takes a reference; it never changes doc. */
-		if ((error = cs_schema_set_add(l->rules->schemas, l->docs[i],
-		                               (json_t *)doc)) < 0)
-			return error;
+		docs[n++] = (json_t *)doc;
 	}
-	return 0;
+	error = cs_schema_set_add_all(l->rules->schemas, n, names, docs);
+	free(names);
+	free(docs);
+	return error;
 }
 
 int

@@ -412,6 +412,55 @@ START_TEST(test_refs_across_documents)
 }
 END_TEST
 
+/*
+ * Documents added together are compiled together: references between them
+ * resolve whatever their order, and a batch with one bad document (or a
+ * name taken twice, even within the batch) leaves the set as it was.
+ */
+START_TEST(test_add_all)
+{
+	cs_schema_set *set = set_with("base.json", "{\"type\": \"object\"}");
+	const char *names[3] = {"service.json", "codes.json", "other.json"};
+	json_t *docs[3] = {
+	        js("{\"properties\": {\"region\": {\"$ref\":"
+	           " \"codes.json#/$defs/region\"}}}"),
+	        js("{\"$defs\": {\"region\": {\"pattern\": \"^MA-[0-9]+$\"}}}"),
+	        js("{\"pattern\": \"(\"}")};
+	cs_schema_errors errors = {0};
+
+	/* A pattern that does not compile: nothing of the batch is added. */
+	ck_assert_int_eq(cs_schema_set_add_all(set, 3, names, docs),
+	                 CS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(cs_error_last(), "other.json"));
+	ck_assert_ptr_null(cs_schema_set_get(set, "service.json"));
+	ck_assert_ptr_null(cs_schema_set_get(set, "codes.json"));
+	ck_assert_int_eq(check(set, "base.json", "{}", NULL), 0);
+
+	/* The same name twice in one batch. */
+	names[2] = "codes.json";
+	ck_assert_int_eq(cs_schema_set_add_all(set, 3, names, docs),
+	                 CS_EEXISTS);
+	ck_assert_ptr_null(cs_schema_set_get(set, "service.json"));
+
+	/* The first two: the reference resolves to the later document. */
+	ck_assert_msg(cs_schema_set_add_all(set, 2, names, docs) == 0, "%s",
+	              cs_error_last());
+	ck_assert_int_eq(check(set, "service.json", "{\"region\": \"MA-04\"}",
+	                       NULL),
+	                 0);
+	ck_assert_int_eq(check(set, "service.json", "{\"region\": \"XX\"}",
+	                       &errors),
+	                 CS_EINVALID);
+	ck_assert_uint_eq(errors.count, 1);
+	cs_schema_errors_clear(&errors);
+	ck_assert_int_eq(cs_schema_set_add_all(set, 1, names, docs),
+	                 CS_EEXISTS);
+	for (int i = 0; i < 3; i++)
+		json_decref(docs[i]);
+	cs_schema_set_free(set);
+}
+END_TEST
+
 START_TEST(test_refs_pointers)
 {
 	cs_schema_set *set;
@@ -981,6 +1030,7 @@ schema_suite(void)
 	TCase *tc = tcase_create("core");
 	TCase *ts = tcase_create("json-schema-test-suite");
 
+	tcase_add_test(tc, test_add_all);
 	tcase_add_test(tc, test_messages_record);
 	tcase_add_test(tc, test_messages_keywords);
 	tcase_add_test(tc, test_messages_combinators);

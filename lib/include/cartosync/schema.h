@@ -46,6 +46,13 @@ void cs_schema_set_free(cs_schema_set *set);
  */
 int cs_schema_set_add(cs_schema_set *set, const char *name, json_t *doc);
 
+/*
+ * Add `n` documents at once (the same checks; compiled once).  On failure
+ * the set is left as it was.
+ */
+int cs_schema_set_add_all(cs_schema_set *set, size_t n,
+                          const char *const *names, json_t *const *docs);
+
 /* Add every "*.json" file of a directory, named by its file name. */
 int cs_schema_set_load_dir(cs_schema_set *set, const char *dir);
 
