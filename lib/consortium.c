@@ -1,6 +1,18 @@
 /*
  * Members, keys, roles and write policy as of one tree.
+ *
+ * Loaded states are reused.  Loading compiles every schema of
+ * consortium/schema/ (tens of milliseconds), and one sync loads the same
+ * state many times: each verification and each of its threads, the merge,
+ * the preflight of an edit, the daemon for each connection.  A state is a
+ * function of the files it is made of, so cs_consortium_load() keys it by
+ * their ids (members, policy and protocol files, schema folder), and
+ * cs_consortium_free() puts a loaded state back in a small pool instead of
+ * freeing it; the next load of the same files takes it out.  A state is
+ * held by one caller at a time, never shared: regexec() locks a compiled
+ * pattern, so two threads matching with one would wait for each other.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +32,18 @@ struct cs_consortium {
 	size_t nroot;        /* root keys after them */
 	int threshold;
 	int protocol_version;
+	int keyed;        /* loaded from a tree: `key` names its files */
+	cs_oid key[4];
 };
+
+#define POOL_MAX 4
+
+/* Loaded states nobody holds, the most recently put back last. */
+static struct {
+	pthread_mutex_t lock;
+	cs_consortium *states[POOL_MAX];
+	size_t n;
+} pool = {PTHREAD_MUTEX_INITIALIZER, {NULL}, 0};
 
 static void
 member_key_dispose(cs_member_key *k)
@@ -32,8 +55,8 @@ member_key_dispose(cs_member_key *k)
 	free(k->tls);
 }
 
-void
-cs_consortium_free(cs_consortium *c)
+static void
+consortium_dispose(cs_consortium *c)
 {
 	if (c == NULL)
 		return;
@@ -45,6 +68,65 @@ cs_consortium_free(cs_consortium *c)
 	json_decref(c->protocol);
 	cs_schema_set_free(c->schemas);
 	free(c);
+}
+
+void
+cs_consortium_free(cs_consortium *c)
+{
+	cs_consortium *evicted = NULL;
+
+	if (c == NULL || !c->keyed) {
+		consortium_dispose(c);
+		return;
+	}
+	pthread_mutex_lock(&pool.lock);
+	if (pool.n == POOL_MAX) {
+		evicted = pool.states[0];
+		memmove(pool.states, pool.states + 1,
+			(POOL_MAX - 1) * sizeof(*pool.states));
+		pool.n--;
+	}
+	pool.states[pool.n++] = c;
+	pthread_mutex_unlock(&pool.lock);
+	consortium_dispose(evicted);
+}
+
+/* A state made of the files `key` names, taken out of the pool, or NULL. */
+static cs_consortium *
+pool_take(const cs_oid key[4])
+{
+	cs_consortium *found = NULL;
+
+	pthread_mutex_lock(&pool.lock);
+	for (size_t i = pool.n; i-- > 0;)
+		if (memcmp(pool.states[i]->key, key, 4 * sizeof(*key)) == 0) {
+			found = pool.states[i];
+			memmove(pool.states + i, pool.states + i + 1,
+				(pool.n - i - 1) * sizeof(*pool.states));
+			pool.n--;
+			break;
+		}
+	pthread_mutex_unlock(&pool.lock);
+	return found;
+}
+
+/* The ids of the files a state of `tree` is made of (zeros: absent). */
+static int
+state_key(cs_oid key[4], cs_repo *repo, const cs_oid *tree)
+{
+	static const char *const paths[4] = {CS_PATH_MEMBERS, CS_PATH_POLICY,
+					     CS_PATH_PROTOCOL,
+					     CS_PATH_SCHEMA_DIR};
+	int error;
+
+	for (int i = 0; i < 4; i++) {
+		memset(&key[i], 0, sizeof(key[i]));
+		error = cs_repo_tree_lookup(&key[i], NULL, repo, tree,
+					    paths[i]);
+		if (error < 0 && error != CS_ENOTFOUND)
+			return error;
+	}
+	return 0;
 }
 
 static char *
@@ -240,14 +322,17 @@ load_json(json_t **out, cs_repo *repo, const cs_oid *tree, const char *path)
 	return error;
 }
 
+/* The documents of consortium/schema/, read before they are compiled. */
 typedef struct {
-	cs_schema_set *set;
 	cs_repo *repo;
+	char **names;
+	json_t **docs;
+	size_t n, cap;
 } schema_walk;
 
 static int
-add_schema_file(const char *path, const cs_oid *id, unsigned mode,
-		void *payload)
+read_schema_file(const char *path, const cs_oid *id, unsigned mode,
+		 void *payload)
 {
 	schema_walk *w = payload;
 	const char *name = strrchr(path, '/');
@@ -256,7 +341,21 @@ add_schema_file(const char *path, const cs_oid *id, unsigned mode,
 	json_t *doc = NULL;
 	int error;
 
+	(void)mode;
 	name = name ? name + 1 : path;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		char **names = realloc(w->names, cap * sizeof(*names));
+		json_t **docs = names ? realloc(w->docs, cap * sizeof(*docs))
+				      : NULL;
+
+		if (names)
+			w->names = names;
+		if (docs == NULL)
+			return cs_error_set(CS_ERROR, "out of memory");
+		w->docs = docs;
+		w->cap = cap;
+	}
 	if ((error = cs_repo_read_blob(&buf, &len, w->repo, id,
 				       CS_JSON_MAX_BYTES)) < 0)
 		return cs_error_prefix(error, "%s", path);
@@ -264,31 +363,69 @@ add_schema_file(const char *path, const cs_oid *id, unsigned mode,
 	free(buf);
 	if (error < 0)
 		return error;
-	error = cs_schema_set_add(w->set, name, doc);
-	json_decref(doc);
-	return error < 0 ? cs_error_prefix(error, "%s", path) : 0;
+	if ((w->names[w->n] = strdup(name)) == NULL) {
+		json_decref(doc);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	w->docs[w->n++] = doc;
+	return 0;
+}
+
+/* The schemas of consortium/schema/ in `tree`, compiled once. */
+static int
+load_schemas(cs_schema_set **out, cs_repo *repo, const cs_oid *tree)
+{
+	schema_walk w = {repo, NULL, NULL, 0, 0};
+	int error;
+
+	*out = NULL;
+	if ((error = cs_schema_set_new(out)) < 0)
+		return error;
+	if ((error = cs_repo_walk(repo, tree, CS_PATH_SCHEMA_DIR,
+				  read_schema_file, &w)) == 0 &&
+	    (error = cs_schema_set_add_all(*out, w.n,
+					   (const char *const *)w.names,
+					   w.docs)) < 0)
+		error = cs_error_prefix(error, "%s", CS_PATH_SCHEMA_DIR);
+	for (size_t i = 0; i < w.n; i++) {
+		free(w.names[i]);
+		json_decref(w.docs[i]);
+	}
+	free(w.names);
+	free(w.docs);
+	if (error < 0) {
+		cs_schema_set_free(*out);
+		*out = NULL;
+	}
+	return error;
 }
 
 int
 cs_consortium_load(cs_consortium **out, cs_repo *repo, const cs_oid *tree)
 {
 	json_t *members = NULL, *policy = NULL, *protocol = NULL;
-	schema_walk w = {NULL, repo};
+	cs_schema_set *schemas = NULL;
+	cs_oid key[4];
 	int error;
 
 	*out = NULL;
+	if ((error = state_key(key, repo, tree)) < 0)
+		return error;
+	if ((*out = pool_take(key)) != NULL)
+		return 0;
 	if ((error = load_json(&members, repo, tree, CS_PATH_MEMBERS)) < 0 ||
 	    (error = load_json(&policy, repo, tree, CS_PATH_POLICY)) < 0 ||
 	    (error = load_json(&protocol, repo, tree, CS_PATH_PROTOCOL)) < 0)
 		goto done;
-	if ((error = cs_schema_set_new(&w.set)) < 0 ||
-	    (error = cs_repo_walk(repo, tree, CS_PATH_SCHEMA_DIR,
-				  add_schema_file, &w)) < 0)
+	if ((error = load_schemas(&schemas, repo, tree)) < 0)
 		goto done;
-	error = cs_consortium_from_json(out, members, policy, protocol, w.set);
-	w.set = NULL; /* transferred */
+	error = cs_consortium_from_json(out, members, policy, protocol,
+					schemas);
+	if (error == 0) {
+		(*out)->keyed = 1;
+		memcpy((*out)->key, key, sizeof(key));
+	}
 done:
-	cs_schema_set_free(w.set);
 	json_decref(members);
 	json_decref(policy);
 	json_decref(protocol);

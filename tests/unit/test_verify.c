@@ -31,6 +31,7 @@
 #include "cartosync/node.h"
 #include "cartosync/record.h"
 #include "cartosync/repo.h"
+#include "cartosync/schema.h"
 #include "cartosync/sshsig.h"
 #include "cartosync/verify.h"
 
@@ -1854,6 +1855,54 @@ write_text(const char *path, const char *text)
 }
 
 /*
+ * Consortium states are reused between loads (lib/consortium.c): a load
+ * gives the state of its own tree's files, whatever was loaded and put back
+ * before, and two holders of the same state never share one object.
+ */
+START_TEST(test_consortium_states_reused)
+{
+	cs_oid g = tree_of(&genesis), a = tree_of(&admission);
+	cs_oid extra = write_raw("{\"type\": \"string\"}");
+	cs_oid s = tree_with(&genesis, "consortium/schema/extra.schema.json",
+			     &extra);
+	cs_consortium *c1 = NULL, *c2 = NULL, *c3 = NULL, *c4 = NULL;
+	size_t before, after;
+
+	ck_assert_int_eq(cs_consortium_load(&c1, repo, &g), 0);
+	ck_assert_int_eq(cs_consortium_load(&c2, repo, &a), 0);
+	before = cs_consortium_key_count(c1);
+	after = cs_consortium_key_count(c2);
+	ck_assert_uint_gt(after, before); /* the admission adds keys */
+	ck_assert_int_eq(cs_consortium_load(&c3, repo, &g), 0);
+	ck_assert_ptr_ne(c3, c1);
+	ck_assert_uint_eq(cs_consortium_key_count(c3), before);
+	cs_consortium_free(c1);
+	cs_consortium_free(c2);
+	cs_consortium_free(c3);
+
+	/* Put back, then asked for again: each tree its own members. */
+	for (int round = 0; round < 3; round++) {
+		ck_assert_int_eq(cs_consortium_load(&c1, repo, &a), 0);
+		ck_assert_int_eq(cs_consortium_load(&c2, repo, &g), 0);
+		ck_assert_uint_eq(cs_consortium_key_count(c1), after);
+		ck_assert_uint_eq(cs_consortium_key_count(c2), before);
+		cs_consortium_free(c2);
+		cs_consortium_free(c1);
+	}
+
+	/* Another schema file is another state. */
+	ck_assert_int_eq(cs_consortium_load(&c4, repo, &s), 0);
+	ck_assert_ptr_nonnull(cs_schema_set_get(cs_consortium_schemas(c4),
+						"extra.schema.json"));
+	ck_assert_int_eq(cs_consortium_load(&c1, repo, &g), 0);
+	ck_assert_ptr_null(cs_schema_set_get(cs_consortium_schemas(c1),
+					     "extra.schema.json"));
+	cs_consortium_free(c1);
+	cs_consortium_free(c4);
+}
+END_TEST
+
+/*
  * The file: a noted verdict is taken as it is (the file is the node's, as
  * trusted as its store); a torn line is skipped, a file of other rules or
  * of another form is ignored, a missing one is empty.
@@ -1948,6 +1997,7 @@ verify_suite(void)
 	tcase_add_test(tc, test_verdicts_revocation_still_applies);
 	tcase_add_test(tc, test_verdicts_only_valid);
 	tcase_add_test(tc, test_verdicts_file);
+	tcase_add_test(tc, test_consortium_states_reused);
 	suite_add_tcase(s, tc);
 	return s;
 }
