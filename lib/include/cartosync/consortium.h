@@ -62,6 +62,9 @@ int cs_consortium_from_json(cs_consortium **out, const json_t *members,
 			    const json_t *policy, const json_t *protocol,
 			    cs_schema_set *schemas);
 
+/* Release a state; one cs_consortium_load() made goes back to a small
+ * pool, for the next load of the same files (docs/architecture.md
+ * "Consortium states"). */
 void cs_consortium_free(cs_consortium *c);
 
 /* The entry of `key` (member keys first, then the root set), or NULL. */
