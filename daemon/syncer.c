@@ -181,6 +181,29 @@ integrate(const char *why)
 		log_error("integrate (%s): %s", why, err);
 }
 
+/* Pack the store when it wants it (cs_repo_store_wants), in a work
+ * process; `*loose_left` is what the last packing left. */
+static void
+pack_store(worker *w, size_t *loose_left)
+{
+	cs_repo_store_counts counts;
+	int how;
+	char err[1024];
+
+	cs_repo_store_count(&counts, cs_node_repo(w->node));
+	if ((how = cs_repo_store_wants(&counts, *loose_left)) ==
+	    CS_REPO_PACK_NONE)
+		return;
+	if (run_work("pack", how == CS_REPO_PACK_ALL ? "all" : "loose", err,
+		     sizeof(err)) < 0) {
+		if (err[0])
+			log_error("store: %s", err);
+		return;
+	}
+	cs_repo_store_count(&counts, cs_node_repo(w->node));
+	*loose_left = counts.loose;
+}
+
 static void
 round_with(worker *w, size_t i)
 {
@@ -298,6 +321,28 @@ work_round(cs_node *node, const char *name)
 	return 0;
 }
 
+static int
+work_pack(cs_node *node, const char *how)
+{
+	cs_repo_store_counts before, after;
+	int all = strcmp(how, "all") == 0;
+
+	cs_repo_store_count(&before, cs_node_repo(node));
+	if (cs_repo_pack(cs_node_repo(node),
+			 all ? CS_REPO_PACK_ALL : CS_REPO_PACK_LOOSE) < 0) {
+		printf("%s\n", cs_error_last());
+		return 1;
+	}
+	cs_repo_store_count(&after, cs_node_repo(node));
+	if (all)
+		log_info("store: %zu packs made one (%zu loose objects left)",
+			 before.packs, after.loose);
+	else
+		log_info("store: loose objects packed (%zu before, %zu left)",
+			 before.loose, after.loose);
+	return 0;
+}
+
 int
 syncer_work(const char *dir, const char *kind, const char *arg)
 {
@@ -312,6 +357,8 @@ syncer_work(const char *dir, const char *kind, const char *arg)
 		rc = work_round(node, arg);
 	else if (strcmp(kind, "integrate") == 0)
 		rc = work_integrate(node, arg);
+	else if (strcmp(kind, "pack") == 0)
+		rc = work_pack(node, arg);
 	else {
 		printf("unknown work '%s'\n", kind);
 		rc = 2;
@@ -326,6 +373,8 @@ run(void *arg)
 {
 	worker w;
 	int loaded, started = 0;
+	time_t pack_due = 0;
+	size_t loose_left = 0;
 
 	(void)arg;
 	memset(&w, 0, sizeof(w));
@@ -369,6 +418,14 @@ run(void *arg)
 			}
 			pthread_mutex_unlock(&s.lock);
 		}
+		/* Every interval, whether or not there are peers: edits made
+		 * with the command and pushes leave loose objects too. */
+		if (loaded && time(NULL) >= pack_due) {
+			pack_store(&w, &loose_left);
+			pack_due = time(NULL) + (time_t)w.interval;
+		}
+		if (loaded && pack_due < next)
+			next = pack_due;
 		for (size_t i = 0; loaded && i < w.npeers; i++)
 			if (w.timers[i].due < next)
 				next = w.timers[i].due;

@@ -2,13 +2,16 @@
  * The one place that includes git2.h: every libgit2 failure is translated
  * here into a cartosync error code and message.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -1050,6 +1053,125 @@ cs_repo_unlock(cs_repo *repo)
 		close(repo->lock_fd);
 		repo->lock_fd = -1;
 	}
+}
+
+static int
+is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+void
+cs_repo_store_count(cs_repo_store_counts *out, cs_repo *repo)
+{
+	char *path = NULL;
+	DIR *d;
+	struct dirent *e;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < 256; i++) {
+		if (asprintf(&path, "%s/objects/%02x", repo->path, i) < 0)
+			return;
+		d = opendir(path);
+		free(path);
+		while (d && (e = readdir(d)) != NULL)
+			out->loose += is_hex(e->d_name, 38);
+		if (d)
+			closedir(d);
+	}
+	if (asprintf(&path, "%s/objects/pack", repo->path) < 0)
+		return;
+	d = opendir(path);
+	free(path);
+	while (d && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		out->packs += n > 5 && strcmp(e->d_name + n - 5, ".pack") == 0;
+	}
+	if (d)
+		closedir(d);
+}
+
+int
+cs_repo_store_wants(const cs_repo_store_counts *now, size_t loose_left)
+{
+	if (now->packs >= CS_REPO_PACKS_MAX)
+		return CS_REPO_PACK_ALL;
+	if (now->loose >= loose_left + CS_REPO_LOOSE_MAX)
+		return CS_REPO_PACK_LOOSE;
+	return CS_REPO_PACK_NONE;
+}
+
+/* Run `git --git-dir=REPO repack -d -q -n [-A]`; git's message on failure. */
+static int
+run_repack(cs_repo *repo, int all)
+{
+	char *dir = NULL, buf[1024];
+	char *argv[] = {"git", NULL, "repack", "-d", "-q", "-n",
+			all ? "-A" : NULL, NULL};
+	posix_spawn_file_actions_t fa;
+	int err[2], status = 0, rc;
+	size_t len = 0;
+	ssize_t got;
+	pid_t pid;
+
+	if (asprintf(&dir, "--git-dir=%s", repo->path) < 0)
+		return cs_error_set(CS_ERROR, "out of memory");
+	argv[1] = dir;
+	if (pipe2(err, O_CLOEXEC) < 0) {
+		free(dir);
+		return cs_error_set(CS_ERROR, "cannot make a pipe: %s",
+				    strerror(errno));
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	rc = posix_spawnp(&pid, "git", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(err[1]);
+	free(dir);
+	if (rc != 0) {
+		close(err[0]);
+		return cs_error_set(CS_ERROR, "cannot run git: %s",
+				    strerror(rc));
+	}
+	while ((got = read(err[0], buf + len, sizeof(buf) - 1 - len)) != 0)
+		if (got > 0)
+			len += (size_t)got;
+		else if (errno != EINTR || len == sizeof(buf) - 1)
+			break;
+	close(err[0]);
+	buf[len] = '\0';
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return cs_error_set(CS_ERROR, "git repack%s failed: %s",
+				    all ? " -A" : "",
+				    len ? buf : "no message");
+	return 0;
+}
+
+int
+cs_repo_pack(cs_repo *repo, int how)
+{
+	int held = repo->lock_fd >= 0, error;
+
+	if (how == CS_REPO_PACK_NONE)
+		return 0;
+	if (!held && (error = cs_repo_lock(repo)) < 0)
+		return error;
+	error = run_repack(repo, how == CS_REPO_PACK_ALL);
+	/* libgit2 rescans the packs when it misses an object: a handle open
+	 * elsewhere finds the moved objects by itself. */
+	if (!held)
+		cs_repo_unlock(repo);
+	return error;
 }
 
 int

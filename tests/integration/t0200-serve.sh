@@ -8,6 +8,7 @@
 # out of the store.  /status answers members; unknown paths, wrong methods,
 # oversized or badly encoded bodies, too many connections, garbage and
 # silent connections get clear refusals and the daemon keeps serving.
+# Loose objects are packed within an interval and stay served.
 # SIGHUP applies new limits; SIGTERM during an upload-pack leaves no git
 # process behind.
 set -eu
@@ -72,6 +73,7 @@ openssl genpkey -algorithm ed25519 -out "$tmp/stranger.pem" 2>/dev/null
 openssl req -new -x509 -key "$tmp/stranger.pem" -subj /CN=ms2 -days 2 \
 	-out "$tmp/stranger.crt" 2>/dev/null || fail "cannot make a certificate"
 
+sync_every hub 1 # no peers: how often the store is looked after
 cat >>hub/cartosync.conf <<'EOF'
 [serve]
 listen = 127.0.0.1:0        # any free port
@@ -323,6 +325,41 @@ wait_log "no TLS handshake within 1 s"
 kill -0 "$dpid" || fail "the daemon died of garbage"
 run 0 scurl ms2 -o /dev/null -w '%{http_code}' "${URL}status"
 out_has 200
+
+# ------------------------------------------------------------ packing
+
+# Loose objects are packed within an interval (docs/daemon.md "The
+# store"): 300 files committed with stock git leave 300 loose objects;
+# the daemon packs them, and every object is still there and served.
+mkdir "$tmp/many"
+for i in $(seq 1 300); do
+	echo "{\"n\": $i}" >"$tmp/many/$i.json"
+done
+# The daemon stopped meanwhile: objects not yet referenced stay loose
+# when it packs, and would wait for 256 more.
+kill -STOP "$dpid"
+ls "$tmp"/many/*.json | git -C hub hash-object -w --stdin-paths >"$tmp/many.ids"
+loose_before=$(git -C hub count-objects -v | sed -n 's/^count: //p')
+[ "$loose_before" -ge 300 ] || fail "only $loose_before loose objects"
+many_tree=$(awk '{printf "100644 blob %s\t%d.json\n", $1, NR}' "$tmp/many.ids" |
+	git -C hub mktree)
+many=$(git -C hub commit-tree -m many "$many_tree")
+git -C hub update-ref refs/test/many "$many"
+kill -CONT "$dpid"
+wait_log "loose objects packed"
+loose_after=$(git -C hub count-objects -v | sed -n 's/^count: //p')
+[ "$loose_after" -lt 10 ] ||
+	fail "$loose_after loose objects left of $loose_before"
+ok
+! grep -F "store:" "$LOG" | grep -v "loose objects packed" ||
+	fail "the packing logged an error"
+fsck_ok hub
+git -C hub cat-file --batch-check <"$tmp/many.ids" | grep -v " blob " &&
+	fail "a packed object is missing"
+ok
+run 0 as ms2 -C clone1 fetch -q "$URL" refs/test/many:refs/test/many
+eq "refs/test/many fetched" "$(git -C clone1 rev-parse refs/test/many)" "$many"
+verify_ok hub main
 
 # ------------------------------------------------------------ SIGHUP, SIGTERM
 

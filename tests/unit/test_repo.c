@@ -179,6 +179,122 @@ empty_tree(void)
 
 /* ---------------------------------------------------------------------- */
 
+/* Commit `n` new files under `dir` on top of refs/heads/main (or none). */
+static cs_oid
+commit_files(const char *dir, int n, const char *ref)
+{
+	cs_tree_update *ups = calloc((size_t)n, sizeof(*ups));
+	cs_oid *ids = calloc((size_t)n, sizeof(*ids)), parent, tree, base, c;
+	char (*paths)[64] = calloc((size_t)n, sizeof(*paths));
+	int has_parent = cs_repo_ref_read(&parent, repo, ref) == 0;
+
+	for (int i = 0; i < n; i++) {
+		char text[96];
+
+		snprintf(text, sizeof(text), "{\"file\": \"%s/%d\"}", dir, i);
+		ids[i] = blob(text);
+		snprintf(paths[i], sizeof(paths[i]), "%s/%04d.json", dir, i);
+		ups[i].path = paths[i];
+		ups[i].new_id = &ids[i];
+	}
+	if (has_parent)
+		ck_assert_int_eq(cs_repo_commit_tree(&base, repo, &parent), 0);
+	ck_assert_msg(cs_repo_tree_update(&tree, repo,
+					  has_parent ? &base : NULL, ups,
+					  (size_t)n) == 0,
+		      "%s", cs_error_last());
+	c = commit_of(repo, &tree, &parent, has_parent ? 1 : 0, 1735689600,
+		      dir);
+	ck_assert_int_eq(cs_repo_ref_cas(repo, ref, &c,
+					 has_parent ? &parent : NULL, dir),
+			 0);
+	free(ups);
+	free(ids);
+	free(paths);
+	return c;
+}
+
+static void
+readable(const cs_oid *id)
+{
+	char *buf = NULL;
+	size_t len = 0;
+
+	ck_assert_msg(cs_repo_read_blob(&buf, &len, repo, id, 1024) == 0,
+		      "%s: %s", hex(id), cs_error_last());
+	free(buf);
+}
+
+/*
+ * Packing the store (cs_repo_pack): loose objects are packed once there
+ * are enough of them, an unreachable loose object stays and does not ask
+ * again, many packs are made one, an unreachable packed object is
+ * loosened, and every object stays readable.
+ */
+START_TEST(test_store_packing)
+{
+	cs_repo_store_counts n;
+	cs_oid orphan = blob("{\"orphan\": true}"), first, gone, gone_blob;
+	char *path_saved;
+
+	cs_repo_store_count(&n, repo);
+	ck_assert_uint_eq(n.loose, 1);
+	ck_assert_uint_eq(n.packs, 0);
+	ck_assert_int_eq(cs_repo_store_wants(&n, 0), CS_REPO_PACK_NONE);
+
+	first = blob("{\"file\": \"a/0\"}");
+	commit_files("a", CS_REPO_LOOSE_MAX, "refs/heads/main");
+	cs_repo_store_count(&n, repo);
+	ck_assert_uint_ge(n.loose, CS_REPO_LOOSE_MAX + 3);
+	ck_assert_int_eq(cs_repo_store_wants(&n, 0), CS_REPO_PACK_LOOSE);
+	ck_assert_msg(cs_repo_pack(repo, CS_REPO_PACK_LOOSE) == 0, "%s",
+		      cs_error_last());
+	cs_repo_store_count(&n, repo);
+	/* Left loose: the orphan, and the empty tree the first commit's
+	 * tree was built from; both unreachable. */
+	ck_assert_uint_le(n.loose, 2);
+	ck_assert_uint_eq(n.packs, 1);
+	ck_assert_int_eq(cs_repo_store_wants(&n, n.loose), CS_REPO_PACK_NONE);
+	readable(&first);
+	readable(&orphan);
+
+	/* A history that becomes unreachable once packed. */
+	gone_blob = blob("{\"file\": \"gone/0\"}");
+	gone = commit_files("gone", 1, "refs/heads/side");
+	ck_assert_int_eq(cs_repo_pack(repo, CS_REPO_PACK_LOOSE), 0);
+	ck_assert_int_eq(cs_repo_ref_cas(repo, "refs/heads/side", NULL, &gone,
+					 "drop"),
+			 0);
+	for (int i = 0; i < CS_REPO_PACKS_MAX; i++) {
+		char dir[16];
+
+		snprintf(dir, sizeof(dir), "b%d", i);
+		commit_files(dir, 2, "refs/heads/main");
+		ck_assert_int_eq(cs_repo_pack(repo, CS_REPO_PACK_LOOSE), 0);
+	}
+	cs_repo_store_count(&n, repo);
+	ck_assert_uint_ge(n.packs, CS_REPO_PACKS_MAX);
+	ck_assert_int_eq(cs_repo_store_wants(&n, n.loose), CS_REPO_PACK_ALL);
+	ck_assert_msg(cs_repo_pack(repo, CS_REPO_PACK_ALL) == 0, "%s",
+		      cs_error_last());
+	cs_repo_store_count(&n, repo);
+	ck_assert_uint_eq(n.packs, 1);
+	readable(&first);
+	readable(&orphan);
+	readable(&gone_blob); /* loosened, not dropped */
+
+	/* No git: the error says so, the store is as it was. */
+	path_saved = strdup(getenv("PATH"));
+	setenv("PATH", "/nonexistent", 1);
+	commit_files("c", CS_REPO_LOOSE_MAX, "refs/heads/main");
+	ck_assert_int_eq(cs_repo_pack(repo, CS_REPO_PACK_LOOSE), CS_ERROR);
+	ck_assert_ptr_nonnull(strstr(cs_error_last(), "cannot run git"));
+	setenv("PATH", path_saved, 1);
+	free(path_saved);
+	readable(&first);
+}
+END_TEST
+
 START_TEST(test_init_open)
 {
 	cs_repo *other = NULL;
@@ -1159,6 +1275,7 @@ repo_suite(void)
 	tcase_add_test(tc, test_topo_order);
 	tcase_add_test(tc, test_lock_excludes_other_writer);
 	tcase_add_test(tc, test_stale_ref_lock);
+	tcase_add_test(tc, test_store_packing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -185,6 +185,43 @@ int cs_repo_lock(cs_repo *repo);
 void cs_repo_unlock(cs_repo *repo);
 
 /*
+ * Packing the store.  Every edit and every integration writes loose
+ * objects, one file each; stock git (upload-pack, for every fetch and
+ * clone) then reads each from its own file and computes its deltas again
+ * for every peer.  So a store that gained CS_REPO_LOOSE_MAX loose objects
+ * since its last packing has them packed (`git repack -d`: deltas
+ * computed once, the loose files removed once packed), and one with
+ * CS_REPO_PACKS_MAX packs has them made one (`git repack -A -d`: an
+ * unreachable packed object is loosened, never dropped, so an object
+ * written but not yet referenced survives).  Unreachable loose objects
+ * (an edit killed before its ref moved) stay loose: counting from what the
+ * last packing left keeps them from asking for packing again and again.
+ */
+#define CS_REPO_LOOSE_MAX 256
+#define CS_REPO_PACKS_MAX 16
+
+typedef struct {
+	size_t loose; /* loose objects */
+	size_t packs;
+} cs_repo_store_counts;
+
+enum { CS_REPO_PACK_NONE, CS_REPO_PACK_LOOSE, CS_REPO_PACK_ALL };
+
+void cs_repo_store_count(cs_repo_store_counts *out, cs_repo *repo);
+
+/* What the store wants, `loose_left` loose objects after its last packing
+ * (0 if unknown): one of CS_REPO_PACK_*. */
+int cs_repo_store_wants(const cs_repo_store_counts *now, size_t loose_left);
+
+/*
+ * Pack the store (CS_REPO_PACK_LOOSE or CS_REPO_PACK_ALL) with stock git,
+ * under the repository lock.  CS_ERROR with git's message when git fails;
+ * the store is then as it was (git writes the new pack before it removes
+ * anything).
+ */
+int cs_repo_pack(cs_repo *repo, int how);
+
+/*
  * The commits reachable from `tips`, parents before children (topological,
  * never by time).  *out is a malloc'd array of *count ids.
  */
