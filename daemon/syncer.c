@@ -109,7 +109,9 @@ worker_load(worker *w, const char *dir)
  * verifying and merging a large history takes memory the daemon would
  * keep for the rest of its life, and a fault in that work must not take
  * the server down.  The child logs what it did; on failure it writes the
- * reason on its standard output, which the worker reads.
+ * reason on its standard output, which the worker reads.  Returns 0, -1
+ * (the work failed and said why), or -2 (it died: killed, crashed, or
+ * could not start; `why` says which).
  */
 static int
 run_work(const char *kind, const char *arg, char *why, size_t size)
@@ -118,7 +120,7 @@ run_work(const char *kind, const char *arg, char *why, size_t size)
 			log_level() >= LOG_DEBUG ? "debug" : "info",
 			(char *)kind, (char *)arg, NULL};
 	posix_spawn_file_actions_t fa;
-	int fds[2], st = 0, spawned;
+	int fds[2], st = 0, spawned, reported = 0;
 	size_t len = 0;
 	pid_t pid;
 	ssize_t r;
@@ -127,7 +129,7 @@ run_work(const char *kind, const char *arg, char *why, size_t size)
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		snprintf(why, size, "cannot start the work: %s",
 			 strerror(errno));
-		return -1;
+		return -2;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
@@ -144,7 +146,7 @@ run_work(const char *kind, const char *arg, char *why, size_t size)
 		close(fds[0]);
 		snprintf(why, size, "cannot start the work: %s",
 			 strerror(spawned));
-		return -1;
+		return -2;
 	}
 	while (len + 1 < size &&
 	       ((r = read(fds[0], why + len, size - 1 - len)) > 0 ||
@@ -166,10 +168,23 @@ run_work(const char *kind, const char *arg, char *why, size_t size)
 	else if (why[0] == '\0')
 		snprintf(why, size, "the work process failed (exit status %d)",
 			 WEXITSTATUS(st));
+	else
+		reported = 1;
 	len = strlen(why);
 	while (len && why[len - 1] == '\n')
 		why[--len] = '\0';
-	return -1;
+	return reported ? -1 : -2;
+}
+
+static int
+stopping(void)
+{
+	int stop;
+
+	pthread_mutex_lock(&s.lock);
+	stop = s.stop;
+	pthread_mutex_unlock(&s.lock);
+	return stop;
 }
 
 static void
@@ -211,8 +226,12 @@ round_with(worker *w, size_t i)
 	peer_timer *t = &w->timers[i];
 	time_t now = time(NULL);
 	char why[1024];
+	int rc = run_work("round", p->name, why, sizeof(why));
 
-	if (run_work("round", p->name, why, sizeof(why)) < 0) {
+	/* A work process that died (killed, crashed) recorded nothing. */
+	if (rc == -2 && !stopping())
+		cs_peer_record_failure(w->node, p, why);
+	if (rc < 0) {
 		uint64_t wait = w->interval;
 
 		t->failures++;

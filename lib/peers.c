@@ -317,6 +317,13 @@ done:
 	free(tmp);
 }
 
+void
+cs_peer_record_failure(const cs_node *node, const cs_peer *peer,
+		       const char *error)
+{
+	record_round(node, peer, NULL, error);
+}
+
 /* A removed peer leaves the status file too. */
 static void
 forget_peer(const cs_node *node, const char *name)

@@ -13,7 +13,8 @@
 #     integrates a push.  After each: git fsck --strict is clean, every
 #     commit an add acknowledged is held, no staging store outlives the
 #     next fetch, and the nodes converge.
-#  2. A peer that stalls mid-transfer: with [sync] deadline = 3 the round
+#  2. A peer that stalls mid-transfer: its work process killed, the daemon
+#     records the failure and retries; with [sync] deadline = 3 the round
 #     fails with a deadline error (daemon log and `cartosync status`); once
 #     the stall is gone the next round succeeds.
 #  3. Disk full (a node on a small tmpfs): a fetch and `cartosync add` fail
@@ -375,6 +376,20 @@ $PY "$TOOLS/mkhistory.py" gen2 mdm-be hub/keys/signing_key 8 60 600 >"$tmp/big2"
 ms2_before=$(main_of ms2)
 run 0 cs -C hub fetch gen2 --peer gen
 wait_until 30 "the proxy stalls ms2's fetch" grep -q "stalled after 100000" "$tmp/px/log"
+# The work process alone killed mid-transfer: the daemon lives on, and
+# records the failure for the peer (the work could not).
+wpid=$(pgrep -P "$(daemon_pid ms2)" -f -- "--work") ||
+	fail "no work process while ms2's fetch stalls"
+kill -9 "$wpid"
+wait_until 10 "ms2 logs its killed round" log_has ms2 \
+	"peer hub (mdm-be): the work process was killed by signal 9; retrying in"
+kill -0 "$(daemon_pid ms2)" || fail "ms2's daemon died with its work process"
+run 0 cs -C ms2 --json status
+jq_eq "ms2's last error after its work process was killed" \
+	'.peers.hub.last_error' "$tmp/out" "the work process was killed by signal 9"
+# The next round stalls too, and fails at the deadline.
+wait_until 30 "the proxy stalls ms2's next fetch" sh -c \
+	"[ \$(grep -c 'stalled after 100000' '$tmp/px/log') -ge 2 ]"
 t0=$(now_ms)
 wait_until 20 "ms2's round fails at the deadline" \
 	log_has ms2 "no complete answer within 3 s; retrying in"

@@ -80,6 +80,11 @@ int cs_peer_sync(cs_peer_round *round, cs_node *node, const cs_peer *peer,
 
 void cs_peer_round_dispose(cs_peer_round *round);
 
+/* Record in DIR/peers-status.json a round with `peer` that failed before
+ * cs_peer_sync() could record it (its process died). */
+void cs_peer_record_failure(const cs_node *node, const cs_peer *peer,
+			    const char *error);
+
 /* What DIR/peers-status.json holds: name -> {url, org, last_attempt,
  * last_success, last_error, failures, head, rejected, pushed}. */
 json_t *cs_peers_status(const cs_node *node);
