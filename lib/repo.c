@@ -685,7 +685,13 @@ sorted_entries(const git_tree_entry ***out, size_t *count, git_tree *t)
 		return cs_error_set(CS_ERROR, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		list[i] = git_tree_entry_byindex(t, i);
-	qsort(list, n, sizeof(*list), entry_ptr_cmp);
+	/* git's order differs from strcmp's only where a folder's name is
+	 * the start of another name: most trees are in order already. */
+	for (size_t i = 1; i < n; i++)
+		if (entry_ptr_cmp(&list[i - 1], &list[i]) > 0) {
+			qsort(list, n, sizeof(*list), entry_ptr_cmp);
+			break;
+		}
 	*out = list;
 	*count = n;
 	return 0;

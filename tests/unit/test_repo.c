@@ -704,6 +704,29 @@ START_TEST(test_diff_path_order)
 			      strcmp(ch.path[1], "records/b.json") == 0 &&
 			      strcmp(ch.path[2], "records/c.json") == 0,
 		      "order: %s, %s, %s", ch.path[0], ch.path[1], ch.path[2]);
+
+	/* A folder whose name starts another name: git stores "r-a.json"
+	 * before "r" ("r/" sorts after "r-"), strcmp puts "r" first; the
+	 * two sides are still paired entry by entry. */
+	{
+		cs_tree_update o[] = {{"x/r/x.json", &a}, {"x/r-a.json", &a}};
+		cs_tree_update n[] = {{"x/r/x.json", &b}};
+		changes ch2 = {0};
+
+		ck_assert_int_eq(cs_repo_tree_update(&old_tree, repo, NULL, o,
+						     2),
+				 0);
+		ck_assert_int_eq(cs_repo_tree_update(&new_tree, repo, NULL, n,
+						     1),
+				 0);
+		ck_assert_int_eq(cs_repo_diff(repo, &old_tree, &new_tree,
+					      on_change, &ch2),
+				 0);
+		ck_assert_uint_eq(ch2.n, 2);
+		ck_assert_int_ge(find_change(&ch2, "x/r/x.json"), 0);
+		ck_assert_int_ge(find_change(&ch2, "x/r-a.json"), 0);
+		ck_assert(!ch2.has_new[find_change(&ch2, "x/r-a.json")]);
+	}
 }
 END_TEST
 
