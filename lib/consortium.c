@@ -36,7 +36,7 @@ struct cs_consortium {
 	cs_oid key[4];
 };
 
-#define POOL_MAX 4
+#define POOL_MAX 8
 
 /* Loaded states nobody holds, the most recently put back last. */
 static struct {

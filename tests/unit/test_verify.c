@@ -1880,6 +1880,13 @@ START_TEST(test_consortium_states_reused)
 	cs_consortium_free(c2);
 	cs_consortium_free(c3);
 
+	/* Asked for again: one of the states put back, not a new load. */
+	ck_assert_int_eq(cs_consortium_load(&c4, repo, &g), 0);
+	ck_assert_msg(c4 == c1 || c4 == c3, "a state of the same files was"
+					    " loaded again");
+	cs_consortium_free(c4);
+	c4 = NULL;
+
 	/* Put back, then asked for again: each tree its own members. */
 	for (int round = 0; round < 3; round++) {
 		ck_assert_int_eq(cs_consortium_load(&c1, repo, &a), 0);
