@@ -530,6 +530,10 @@ consortium_current(void)
 	cs_oid head, tree;
 	char hex[CS_OID_HEXSZ + 1];
 
+	/* Let go of packs the store's packing removed (docs/daemon.md "The
+	 * store"); no object of the repository is held here. */
+	if (cs_repo_refresh(repo) < 0)
+		log_warning("serve: %s", cs_error_last());
 	if (cs_node_main(&head, srv->node) < 0) {
 		log_error("serve: cannot read main: %s", cs_error_last());
 		return NULL;

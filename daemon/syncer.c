@@ -197,26 +197,35 @@ integrate(const char *why)
 }
 
 /* Pack the store when it wants it (cs_repo_store_wants), in a work
- * process; `*loose_left` is what the last packing left. */
-static void
+ * process; `*loose_left` is what the last packing left.  Returns -1 when
+ * the packing failed. */
+static int
 pack_store(worker *w, size_t *loose_left)
 {
+	cs_repo *repo = cs_node_repo(w->node);
 	cs_repo_store_counts counts;
 	int how;
 	char err[1024];
 
-	cs_repo_store_count(&counts, cs_node_repo(w->node));
+	/* Let go of the packs the last packing removed. */
+	if (cs_repo_refresh(repo) < 0)
+		log_warning("store: %s", cs_error_last());
+	cs_repo_store_count(&counts, repo);
+	/* Fewer than were left: something else packed or pruned them. */
+	if (counts.loose < *loose_left)
+		*loose_left = counts.loose;
 	if ((how = cs_repo_store_wants(&counts, *loose_left)) ==
 	    CS_REPO_PACK_NONE)
-		return;
+		return 0;
 	if (run_work("pack", how == CS_REPO_PACK_ALL ? "all" : "loose", err,
 		     sizeof(err)) < 0) {
 		if (err[0])
 			log_error("store: %s", err);
-		return;
+		return -1;
 	}
-	cs_repo_store_count(&counts, cs_node_repo(w->node));
+	cs_repo_store_count(&counts, repo);
 	*loose_left = counts.loose;
+	return 0;
 }
 
 static void
@@ -394,6 +403,7 @@ run(void *arg)
 	int loaded, started = 0;
 	time_t pack_due = 0;
 	size_t loose_left = 0;
+	uint64_t pack_failures = 0;
 
 	(void)arg;
 	memset(&w, 0, sizeof(w));
@@ -440,8 +450,18 @@ run(void *arg)
 		/* Every interval, whether or not there are peers: edits made
 		 * with the command and pushes leave loose objects too. */
 		if (loaded && time(NULL) >= pack_due) {
-			pack_store(&w, &loose_left);
-			pack_due = time(NULL) + (time_t)w.interval;
+			uint64_t wait = w.interval;
+
+			/* A failing packing is retried as a failing peer. */
+			pack_failures = pack_store(&w, &loose_left) < 0
+						? pack_failures + 1
+						: 0;
+			for (uint64_t k = 0;
+			     k < pack_failures && wait < w.backoff_max; k++)
+				wait *= 2;
+			if (wait > w.backoff_max)
+				wait = w.backoff_max;
+			pack_due = time(NULL) + (time_t)wait;
 		}
 		if (loaded && pack_due < next)
 			next = pack_due;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ struct cs_repo {
 	git_repository *git;
 	char *path;
 	int lock_fd;
+	struct timespec packs_seen; /* objects/pack's mtime when opened */
 };
 
 static pthread_once_t git_once = PTHREAD_ONCE_INIT;
@@ -109,6 +111,21 @@ from_git(cs_oid *out, const git_oid *id)
 	memcpy(out->id, id->id, CS_OID_RAWSZ);
 }
 
+/* When the store's packs last changed (zero if unknown). */
+static struct timespec
+packs_mtime(const char *path)
+{
+	struct timespec t = {0, 0};
+	struct stat st;
+	char *dir = NULL;
+
+	if (asprintf(&dir, "%s/objects/pack", path) >= 0 &&
+	    stat(dir, &st) == 0)
+		t = st.st_mtim;
+	free(dir);
+	return t;
+}
+
 static int
 repo_new(cs_repo **out, git_repository *git, const char *path)
 {
@@ -125,7 +142,28 @@ repo_new(cs_repo **out, git_repository *git, const char *path)
 		repo->path[--len] = '\0';
 	repo->git = git;
 	repo->lock_fd = -1;
+	repo->packs_seen = packs_mtime(repo->path);
 	*out = repo;
+	return 0;
+}
+
+int
+cs_repo_refresh(cs_repo *repo)
+{
+	struct timespec now = packs_mtime(repo->path);
+	git_repository *fresh = NULL;
+	int rc;
+
+	if (now.tv_sec == repo->packs_seen.tv_sec &&
+	    now.tv_nsec == repo->packs_seen.tv_nsec)
+		return 0;
+	rc = git_repository_open_ext(&fresh, repo->path,
+				     GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (rc < 0)
+		return git_fail(rc, repo->path);
+	git_repository_free(repo->git);
+	repo->git = fresh;
+	repo->packs_seen = now;
 	return 0;
 }
 
@@ -1094,8 +1132,18 @@ cs_repo_store_count(cs_repo_store_counts *out, cs_repo *repo)
 	free(path);
 	while (d && (e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
+		char *idx = NULL, *keep = NULL;
 
-		out->packs += n > 5 && strcmp(e->d_name + n - 5, ".pack") == 0;
+		/* What git repack -A makes one: indexed packs not kept. */
+		if (n > 5 && strcmp(e->d_name + n - 5, ".pack") == 0 &&
+		    asprintf(&idx, "%s/objects/pack/%.*s.idx", repo->path,
+			     (int)(n - 5), e->d_name) >= 0 &&
+		    asprintf(&keep, "%s/objects/pack/%.*s.keep", repo->path,
+			     (int)(n - 5), e->d_name) >= 0)
+			out->packs += access(idx, F_OK) == 0 &&
+				      access(keep, F_OK) != 0;
+		free(idx);
+		free(keep);
 	}
 	if (d)
 		closedir(d);
@@ -1136,6 +1184,9 @@ run_repack(cs_repo *repo, int all)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	/* git holds the node's lock too (the same open file): it keeps it
+	 * until it is done, even if this process dies first. */
+	posix_spawn_file_actions_adddup2(&fa, repo->lock_fd, 3);
 	rc = posix_spawnp(&pid, "git", &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(err[1]);
@@ -1145,17 +1196,29 @@ run_repack(cs_repo *repo, int all)
 		return cs_error_set(CS_ERROR, "cannot run git: %s",
 				    strerror(rc));
 	}
-	while ((got = read(err[0], buf + len, sizeof(buf) - 1 - len)) != 0)
-		if (got > 0)
-			len += (size_t)got;
-		else if (errno != EINTR || len == sizeof(buf) - 1)
+	/* All of git's stderr is read (the start kept), so it never blocks
+	 * or meets a closed pipe. */
+	for (;;) {
+		char rest[512];
+		int full = len == sizeof(buf) - 1;
+
+		got = full ? read(err[0], rest, sizeof(rest))
+			   : read(err[0], buf + len, sizeof(buf) - 1 - len);
+		if (got == 0 || (got < 0 && errno != EINTR))
 			break;
+		if (got > 0 && !full)
+			len += (size_t)got;
+	}
 	close(err[0]);
 	buf[len] = '\0';
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 		buf[--len] = '\0';
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while ((rc = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	if (rc < 0)
+		return cs_error_set(CS_ERROR, "git repack%s: cannot wait for"
+				    " it: %s", all ? " -A" : "",
+				    strerror(errno));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return cs_error_set(CS_ERROR, "git repack%s failed: %s",
 				    all ? " -A" : "",

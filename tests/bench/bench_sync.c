@@ -31,9 +31,9 @@
  *      production path); each partner copy synced in (1) also has one edit
  *      of its own the hub has not seen (unless --no-local-edit), so the sync
  *      is fetch + verify + merge + commit.  The hub's daemon packs the
- *      change's loose objects first (docs/daemon.md "The store"; its
- *      interval is 1 s here), as it does between edits and a partner's
- *      next sync.  `cartosync -C COPY sync hub` on
+ *      change's loose objects first, when they are 256 or more
+ *      (docs/daemon.md "The store"; its interval is 1 s here), as it does
+ *      between edits and a partner's next sync.  `cartosync -C COPY sync hub` on
  *      fresh copies, best of --repeat (default 3).  Reference: `git fetch`
  *      of the same change into copies of the bare clone of (1).
  *   3. cartosyncd's peak RSS (VmHWM of /proc/PID/status, reset through

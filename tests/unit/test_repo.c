@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -225,6 +226,37 @@ readable(const cs_oid *id)
 	free(buf);
 }
 
+/* Files of removed packs of the test repository this process still
+ * holds open or mapped. */
+static int
+removed_packs_held(void)
+{
+	char line[PATH_MAX + 256], link[PATH_MAX], path[300];
+	int n = 0;
+	FILE *maps = fopen("/proc/self/maps", "r");
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	while (maps && fgets(line, sizeof(line), maps))
+		n += strstr(line, repodir) && strstr(line, "/objects/pack/") &&
+		     strstr(line, "(deleted)");
+	if (maps)
+		fclose(maps);
+	while (d && (e = readdir(d)) != NULL) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		if ((len = readlink(path, link, sizeof(link) - 1)) < 0)
+			continue;
+		link[len] = '\0';
+		n += strstr(link, repodir) && strstr(link, "/objects/pack/") &&
+		     strstr(link, "(deleted)");
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /*
  * Packing the store (cs_repo_pack): loose objects are packed once there
  * are enough of them, an unreachable loose object stays and does not ask
@@ -282,6 +314,14 @@ START_TEST(test_store_packing)
 	readable(&first);
 	readable(&orphan);
 	readable(&gone_blob); /* loosened, not dropped */
+	/* This handle still holds the removed packs; refreshed, it lets go
+	 * and reads everything from the new one. */
+	ck_assert_int_gt(removed_packs_held(), 0);
+	ck_assert_int_eq(cs_repo_refresh(repo), 0);
+	ck_assert_int_eq(removed_packs_held(), 0);
+	readable(&first);
+	readable(&gone_blob);
+	ck_assert_int_eq(cs_repo_refresh(repo), 0); /* nothing changed */
 
 	/* No git: the error says so, the store is as it was. */
 	path_saved = strdup(getenv("PATH"));

@@ -191,14 +191,15 @@ void cs_repo_unlock(cs_repo *repo);
  * for every peer.  So a store that gained CS_REPO_LOOSE_MAX loose objects
  * since its last packing has them packed (`git repack -d`: deltas
  * computed once, the loose files removed once packed), and one with
- * CS_REPO_PACKS_MAX packs has them made one (`git repack -A -d`: an
- * unreachable packed object is loosened, never dropped, so an object
- * written but not yet referenced survives).  Unreachable loose objects
- * (an edit killed before its ref moved) stay loose: counting from what the
- * last packing left keeps them from asking for packing again and again.
+ * CS_REPO_PACKS_MAX packs (indexed, not kept: git's gc.autoPackLimit) has
+ * them made one (`git repack -A -d`: an unreachable packed object is
+ * loosened, never dropped, so an object written but not yet referenced
+ * survives).  Unreachable loose objects (an edit killed before its ref
+ * moved) stay loose: counting from what the last packing left keeps them
+ * from asking for packing again and again.
  */
 #define CS_REPO_LOOSE_MAX 256
-#define CS_REPO_PACKS_MAX 16
+#define CS_REPO_PACKS_MAX 50
 
 typedef struct {
 	size_t loose; /* loose objects */
@@ -220,6 +221,14 @@ int cs_repo_store_wants(const cs_repo_store_counts *now, size_t loose_left);
  * anything).
  */
 int cs_repo_pack(cs_repo *repo, int how);
+
+/*
+ * Open the repository again if its packs changed since it was opened:
+ * libgit2 finds new packs by itself but keeps the ones git repack removed
+ * open, so a long-lived handle would hold their disk space.  No object of
+ * the old handle may be in use.
+ */
+int cs_repo_refresh(cs_repo *repo);
 
 /*
  * The commits reachable from `tips`, parents before children (topological,
