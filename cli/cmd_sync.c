@@ -20,7 +20,9 @@ static const char usage[] =
 	" reported and\n"
 	"the others go on.  Exit status 1 if any peer failed, 3 if a peer's"
 	" history\n"
-	"was (partly) rejected.\n";
+	"was (partly) rejected.  Then packs the node's store when it has"
+	" gathered\n"
+	"enough loose objects or packs.\n";
 
 typedef struct {
 	const char *peer;
@@ -42,6 +44,24 @@ progress(const cs_transfer_progress *p, void *arg)
 		(unsigned long long)p->total_objects,
 		(double)p->received_bytes / 1e6);
 	st->shown = 1;
+}
+
+/* Pack the store when it wants it, as the daemon does (docs/daemon.md
+ * "The store"): a node run only with this command has no daemon to do it.
+ * A failure is reported, not a failure of the sync. */
+static void
+pack_store(cs_node *node)
+{
+	cs_repo_store_counts before, after;
+	int done;
+
+	if (cs_node_pack(node, &done, &before, &after) < 0)
+		cli_error("packing the store: %s", cs_error_last());
+	else if (done == CS_REPO_PACK_ALL)
+		cli_say("store: %zu packs made one\n", before.packs);
+	else if (done == CS_REPO_PACK_LOOSE)
+		cli_say("store: loose objects packed (%zu before, %zu left)\n",
+			before.loose, after.loose);
 }
 
 int
@@ -145,6 +165,8 @@ cmd_sync(cli_ctx *cli, int argc, char **argv)
 	}
 	if (done == 0)
 		cli_say("no peers: add one with 'cartosync peers add'\n");
+	else
+		pack_store(node);
 	if (cli->json)
 		cli_print_json(out);
 done:

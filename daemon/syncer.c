@@ -196,35 +196,23 @@ integrate(const char *why)
 		log_error("integrate (%s): %s", why, err);
 }
 
-/* Pack the store when it wants it (cs_repo_store_wants), in a work
- * process; `*loose_left` is what the last packing left.  Returns -1 when
- * the packing failed. */
+/* Pack the store when it wants it (cs_node_pack), in a work process.
+ * Returns -1 when the packing failed. */
 static int
-pack_store(worker *w, size_t *loose_left)
+pack_store(worker *w)
 {
-	cs_repo *repo = cs_node_repo(w->node);
-	cs_repo_store_counts counts;
-	int how;
 	char err[1024];
 
 	/* Let go of the packs the last packing removed. */
-	if (cs_repo_refresh(repo) < 0)
+	if (cs_repo_refresh(cs_node_repo(w->node)) < 0)
 		log_warning("store: %s", cs_error_last());
-	cs_repo_store_count(&counts, repo);
-	/* Fewer than were left: something else packed or pruned them. */
-	if (counts.loose < *loose_left)
-		*loose_left = counts.loose;
-	if ((how = cs_repo_store_wants(&counts, *loose_left)) ==
-	    CS_REPO_PACK_NONE)
+	if (cs_node_pack_wanted(w->node) == CS_REPO_PACK_NONE)
 		return 0;
-	if (run_work("pack", how == CS_REPO_PACK_ALL ? "all" : "loose", err,
-		     sizeof(err)) < 0) {
+	if (run_work("pack", "store", err, sizeof(err)) < 0) {
 		if (err[0])
 			log_error("store: %s", err);
 		return -1;
 	}
-	cs_repo_store_count(&counts, repo);
-	*loose_left = counts.loose;
 	return 0;
 }
 
@@ -350,22 +338,19 @@ work_round(cs_node *node, const char *name)
 }
 
 static int
-work_pack(cs_node *node, const char *how)
+work_pack(cs_node *node)
 {
 	cs_repo_store_counts before, after;
-	int all = strcmp(how, "all") == 0;
+	int done;
 
-	cs_repo_store_count(&before, cs_node_repo(node));
-	if (cs_repo_pack(cs_node_repo(node),
-			 all ? CS_REPO_PACK_ALL : CS_REPO_PACK_LOOSE) < 0) {
+	if (cs_node_pack(node, &done, &before, &after) < 0) {
 		printf("%s\n", cs_error_last());
 		return 1;
 	}
-	cs_repo_store_count(&after, cs_node_repo(node));
-	if (all)
+	if (done == CS_REPO_PACK_ALL)
 		log_info("store: %zu packs made one (%zu loose objects left)",
 			 before.packs, after.loose);
-	else
+	else if (done == CS_REPO_PACK_LOOSE)
 		log_info("store: loose objects packed (%zu before, %zu left)",
 			 before.loose, after.loose);
 	return 0;
@@ -386,7 +371,7 @@ syncer_work(const char *dir, const char *kind, const char *arg)
 	else if (strcmp(kind, "integrate") == 0)
 		rc = work_integrate(node, arg);
 	else if (strcmp(kind, "pack") == 0)
-		rc = work_pack(node, arg);
+		rc = work_pack(node);
 	else {
 		printf("unknown work '%s'\n", kind);
 		rc = 2;
@@ -402,7 +387,6 @@ run(void *arg)
 	worker w;
 	int loaded, started = 0;
 	time_t pack_due = 0;
-	size_t loose_left = 0;
 	uint64_t pack_failures = 0;
 
 	(void)arg;
@@ -453,7 +437,7 @@ run(void *arg)
 			uint64_t wait = w.interval;
 
 			/* A failing packing is retried as a failing peer. */
-			pack_failures = pack_store(&w, &loose_left) < 0
+			pack_failures = pack_store(&w) < 0
 						? pack_failures + 1
 						: 0;
 			for (uint64_t k = 0;

@@ -626,6 +626,95 @@ cs_node_free(cs_node *node)
 	free(node);
 }
 
+#define LOOSE_AFTER_PACKING "loose-after-packing"
+
+/* The loose objects the last packing left (0: none recorded). */
+static size_t
+loose_after_packing(const cs_node *node)
+{
+	char *path = NULL;
+	unsigned long long n = 0;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", node->dir, LOOSE_AFTER_PACKING) < 0)
+		return 0;
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%llu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	free(path);
+	return (size_t)n;
+}
+
+static void
+note_loose_after_packing(const cs_node *node, size_t n)
+{
+	char *path = NULL, *tmp = NULL;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", node->dir, LOOSE_AFTER_PACKING) >= 0 &&
+	    asprintf(&tmp, "%s.tmp", path) >= 0 &&
+	    (f = fopen(tmp, "w")) != NULL) {
+		int ok = fprintf(f, "%zu\n", n) > 0;
+
+		if (fclose(f) == 0 && ok)
+			rename(tmp, path);
+		else
+			unlink(tmp);
+	}
+	free(path);
+	free(tmp);
+}
+
+/* What the store wants; the counts it was judged by, and the loose
+ * objects to count from (what the last packing left). */
+static int
+pack_wanted(cs_node *node, cs_repo_store_counts *counts, size_t *left)
+{
+	cs_repo_store_count(counts, node->repo);
+	*left = loose_after_packing(node);
+	/* Fewer than were left: something else packed or pruned them. */
+	if (counts->loose < *left)
+		*left = counts->loose;
+	return cs_repo_store_wants(counts, *left);
+}
+
+int
+cs_node_pack_wanted(cs_node *node)
+{
+	cs_repo_store_counts counts;
+	size_t left;
+
+	return pack_wanted(node, &counts, &left);
+}
+
+int
+cs_node_pack(cs_node *node, int *done, cs_repo_store_counts *before,
+	     cs_repo_store_counts *after)
+{
+	int held = cs_repo_locked(node->repo), error = 0, how;
+	size_t left;
+
+	*done = CS_REPO_PACK_NONE;
+	if (!held && (error = cs_repo_lock(node->repo)) < 0)
+		return error;
+	how = pack_wanted(node, before, &left);
+	*after = *before;
+	if (how != CS_REPO_PACK_NONE) {
+		if ((error = cs_repo_pack(node->repo, how)) == 0) {
+			*done = how;
+			cs_repo_store_count(after, node->repo);
+			note_loose_after_packing(node, after->loose);
+		}
+	} else if (left < loose_after_packing(node)) {
+		note_loose_after_packing(node, left);
+	}
+	if (!held)
+		cs_repo_unlock(node->repo);
+	return error;
+}
+
 const char *
 cs_node_dir(const cs_node *node)
 {

@@ -1090,6 +1090,12 @@ cs_repo_lock(cs_repo *repo)
 	return 0;
 }
 
+int
+cs_repo_locked(const cs_repo *repo)
+{
+	return repo->lock_fd >= 0;
+}
+
 void
 cs_repo_unlock(cs_repo *repo)
 {

@@ -8,7 +8,7 @@
 # node has the same main, the conflict is listed everywhere, every node
 # verifies, and alcs's record (pushed to the hub only) reached dj (which
 # talks only to the hub).  Before that, two nodes converge alone, then
-# three.
+# three.  Last, alcs packs its store when it syncs.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -105,4 +105,41 @@ jq_eq "the hub fetched dj" '.peers.dj.last_error' "$tmp/out" null
 jq_eq "pushes (every partner joined with push = yes)" \
 	'[.heads | keys[] | select(startswith("refs/incoming/"))] | join(",")' \
 	"$tmp/out" "refs/incoming/alcs/main,refs/incoming/cefa/main,refs/incoming/dj/main,refs/incoming/gadem/main,refs/incoming/ms2/main"
+
+# --- alcs, run only with the command, packs its store when it syncs
+# many FILE COUNT: COUNT new blobs in alcs's store, listed in FILE
+many() {
+	mkdir -p "$tmp/$1.d"
+	for i in $(seq 1 "$2"); do
+		echo "{\"$1\": $i}" >"$tmp/$1.d/$i.json"
+	done
+	ls "$tmp/$1.d"/*.json | git -C alcs hash-object -w --stdin-paths >"$tmp/$1"
+}
+loose() {
+	git -C alcs count-objects -v | sed -n 's/^count: //p'
+}
+# Objects nobody references stay loose, and ask for one packing only.
+many unreferenced 300
+run 0 cs -C alcs sync
+err_has "store: loose objects packed"
+[ "$(loose)" -ge 300 ] || fail "alcs packed unreferenced objects"
+ok
+run 0 cs -C alcs sync
+err_lacks "store:"
+# Referenced ones are packed.
+many referenced 300
+tree=$(awk '{printf "100644 blob %s\t%d.json\n", $1, NR}' "$tmp/referenced" |
+	git -C alcs mktree)
+many_commit=$(git -C alcs -c user.name=tester -c user.email=t@example.org \
+	commit-tree -m many "$tree") || fail "git commit-tree in alcs"
+git -C alcs update-ref refs/test/many "$many_commit"
+run 0 cs -C alcs sync
+err_has "store: loose objects packed"
+[ "$(loose)" -lt 320 ] || fail "alcs has $(loose) loose objects after packing"
+ok
+git -C alcs cat-file --batch-check <"$tmp/referenced" | grep -v " blob " &&
+	fail "a packed object of alcs is missing"
+ok
+fsck_ok alcs
+verify_ok alcs main
 done_ok

@@ -51,6 +51,18 @@ int cs_node_create_with_keys(cs_node **out, const char *dir, const char *org,
 /* Open an existing node.  CS_ENOTFOUND names the directory. */
 int cs_node_open(cs_node **out, const char *dir);
 
+/*
+ * Packing the node's store (cs_repo_store_wants; docs/daemon.md "The
+ * store"), counting loose objects from what the last packing left, which
+ * DIR/loose-after-packing keeps.  cs_node_pack_wanted() says what
+ * cs_node_pack() would do now (CS_REPO_PACK_*; no lock taken);
+ * cs_node_pack() does it under the node's lock, with the counts before
+ * and after in `before`, `after` and what it did in `*done`.
+ */
+int cs_node_pack_wanted(cs_node *node);
+int cs_node_pack(cs_node *node, int *done, cs_repo_store_counts *before,
+		 cs_repo_store_counts *after);
+
 void cs_node_free(cs_node *node);
 
 const char *cs_node_dir(const cs_node *node);

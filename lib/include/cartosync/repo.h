@@ -183,6 +183,8 @@ int cs_repo_is_ancestor(cs_repo *repo, const cs_oid *ancestor,
  */
 int cs_repo_lock(cs_repo *repo);
 void cs_repo_unlock(cs_repo *repo);
+/* Whether this handle holds the lock. */
+int cs_repo_locked(const cs_repo *repo);
 
 /*
  * Packing the store.  Every edit and every integration writes loose
