@@ -1165,6 +1165,26 @@ cs_repo_store_wants(const cs_repo_store_counts *now, size_t loose_left)
 	return CS_REPO_PACK_NONE;
 }
 
+/* This process's environment without git's own variables (GIT_DIR,
+ * GIT_OBJECT_DIRECTORY...: set by a hook that runs us, they would point
+ * git at another store).  The strings are environ's. */
+static int
+git_env(char ***out)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	if ((env = calloc(n + 1, sizeof(*env))) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "GIT_", 4) != 0)
+			env[k++] = environ[i];
+	*out = env;
+	return 0;
+}
+
 /* Run `git --git-dir=REPO repack -d -q -n [-A]`; git's message on failure. */
 static int
 run_repack(cs_repo *repo, int all)
@@ -1173,6 +1193,7 @@ run_repack(cs_repo *repo, int all)
 	char *argv[] = {"git", NULL, "repack", "-d", "-q", "-n",
 			all ? "-A" : NULL, NULL};
 	posix_spawn_file_actions_t fa;
+	char **env = NULL;
 	int err[2], status = 0, rc;
 	size_t len = 0;
 	ssize_t got;
@@ -1193,8 +1214,10 @@ run_repack(cs_repo *repo, int all)
 	/* git holds the node's lock too (the same open file): it keeps it
 	 * until it is done, even if this process dies first. */
 	posix_spawn_file_actions_adddup2(&fa, repo->lock_fd, 3);
-	rc = posix_spawnp(&pid, "git", &fa, NULL, argv, environ);
+	rc = git_env(&env) < 0 ? ENOMEM
+				: posix_spawnp(&pid, "git", &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
+	free(env);
 	close(err[1]);
 	free(dir);
 	if (rc != 0) {
