@@ -1335,35 +1335,6 @@ cs_duplicates_find_in(json_t **out, const json_t *records,
 /* From a commit */
 
 typedef struct {
-	char **names;
-	size_t n, cap;
-} name_list;
-
-static int
-collect_owner(const char *name, const cs_oid *id, unsigned mode,
-	      void *payload)
-{
-	name_list *l = payload;
-
-	(void)id;
-	if (mode != CS_MODE_TREE)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **grown = realloc(l->names, cap * sizeof(*grown));
-
-		if (grown == NULL)
-			return cs_error_set(CS_ERROR, "out of memory");
-		l->names = grown;
-		l->cap = cap;
-	}
-	if ((l->names[l->n] = strdup(name)) == NULL)
-		return cs_error_set(CS_ERROR, "out of memory");
-	l->n++;
-	return 0;
-}
-
-typedef struct {
 	cs_repo *repo;
 	dset *d;
 } read_walk;
@@ -1391,7 +1362,8 @@ read_entry(const char *path, const cs_oid *id, unsigned mode, void *payload)
 int
 cs_duplicates_find(json_t **out, cs_repo *repo, const cs_oid *commit)
 {
-	name_list owners = {NULL, 0, 0};
+	char **owners = NULL;
+	size_t nowners = 0;
 	json_t *decisions = NULL;
 	dset d;
 	read_walk w = {repo, &d};
@@ -1403,15 +1375,14 @@ cs_duplicates_find(json_t **out, cs_repo *repo, const cs_oid *commit)
 	memset(&d, 0, sizeof(d));
 	if ((error = cs_duplicates_decisions(&decisions, repo, commit)) < 0 ||
 	    (error = cs_repo_commit_tree(&tree, repo, commit)) < 0 ||
-	    (error = cs_repo_list_dir(repo, &tree, "records", collect_owner,
-				      &owners)) < 0)
+	    (error = cs_map_owners(&owners, &nowners, repo, &tree)) < 0)
 		goto done;
-	for (size_t o = 0; o < owners.n; o++) {
-		if (strlen(owners.names[o]) > 64)
+	for (size_t o = 0; o < nowners; o++) {
+		if (strlen(owners[o]) > 64)
 			continue; /* not an owner: verification says so */
 		for (int t = 0; t < NTYPES; t++) {
 			snprintf(prefix, sizeof(prefix), "records/%s/%s",
-				 owners.names[o], kinds[t]);
+				 owners[o], kinds[t]);
 			if ((error = cs_repo_walk(repo, &tree, prefix,
 						  read_entry, &w)) < 0)
 				goto done;
@@ -1419,9 +1390,7 @@ cs_duplicates_find(json_t **out, cs_repo *repo, const cs_oid *commit)
 	}
 	error = dset_find(out, &d, decisions);
 done:
-	for (size_t o = 0; o < owners.n; o++)
-		free(owners.names[o]);
-	free(owners.names);
+	cs_map_owners_free(owners, nowners);
 	json_decref(decisions);
 	dset_clear(&d);
 	return error;

@@ -16,10 +16,12 @@ typedef struct {
 } name_list;
 
 static int
-collect_name(const char *name, const cs_oid *id, unsigned mode, void *payload)
+collect_folder(const char *name, const cs_oid *id, unsigned mode,
+	       void *payload)
 {
 	name_list *l = payload;
 
+	(void)id;
 	if (mode != CS_MODE_TREE)
 		return 0;
 	if (l->n == l->cap) {
@@ -37,12 +39,28 @@ collect_name(const char *name, const cs_oid *id, unsigned mode, void *payload)
 	return 0;
 }
 
-static void
-name_list_clear(name_list *l)
+int
+cs_map_owners(char ***names, size_t *n, cs_repo *repo, const cs_oid *tree)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->names[i]);
-	free(l->names);
+	name_list l = {NULL, 0, 0};
+	int error = cs_repo_list_dir(repo, tree, "records", collect_folder, &l);
+
+	if (error < 0) {
+		cs_map_owners_free(l.names, l.n);
+		l.names = NULL;
+		l.n = 0;
+	}
+	*names = l.names;
+	*n = l.n;
+	return error;
+}
+
+void
+cs_map_owners_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 static int
@@ -66,7 +84,8 @@ int
 cs_map_find(json_t **record, char **path, cs_repo *repo,
 	    const cs_oid *commit, const char *id)
 {
-	name_list owners = {0};
+	char **owners = NULL;
+	size_t nowners = 0;
 	cs_oid tree, blob;
 	char *candidate = NULL;
 	int error;
@@ -80,16 +99,15 @@ cs_map_find(json_t **record, char **path, cs_repo *repo,
 				    " UUID)",
 				    id);
 	if ((error = cs_repo_commit_tree(&tree, repo, commit)) < 0 ||
-	    (error = cs_repo_list_dir(repo, &tree, "records", collect_name,
-				      &owners)) < 0)
+	    (error = cs_map_owners(&owners, &nowners, repo, &tree)) < 0)
 		goto done;
 	error = CS_ENOTFOUND;
-	for (size_t o = 0; o < owners.n && error == CS_ENOTFOUND; o++) {
+	for (size_t o = 0; o < nowners && error == CS_ENOTFOUND; o++) {
 		for (size_t t = 0; cs_record_types[t] && error == CS_ENOTFOUND;
 		     t++) {
 			free(candidate);
 			if (asprintf(&candidate, "records/%s/%s/%.2s/%s.json",
-				     owners.names[o], cs_record_types[t], id,
+				     owners[o], cs_record_types[t], id,
 				     id) < 0) {
 				candidate = NULL;
 				error = cs_error_set(CS_ERROR, "out of memory");
@@ -110,7 +128,7 @@ cs_map_find(json_t **record, char **path, cs_repo *repo,
 		candidate = NULL; /* transferred */
 	}
 done:
-	name_list_clear(&owners);
+	cs_map_owners_free(owners, nowners);
 	free(candidate);
 	return error;
 }

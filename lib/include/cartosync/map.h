@@ -15,6 +15,14 @@
 #include "cartosync/repo.h"
 
 /*
+ * The owners that have records in `tree`: the folders under records/.
+ * *names is a malloc'd array of *n malloc'd names (cs_map_owners_free).
+ */
+int cs_map_owners(char ***names, size_t *n, cs_repo *repo,
+		  const cs_oid *tree);
+void cs_map_owners_free(char **names, size_t n);
+
+/*
  * Find record `id` in the tree of `commit`.  *record owns a new reference,
  * *path (may be NULL) is malloc'd.  CS_ENOTFOUND "no record \"<id>\"",
  * CS_EINVALID if `id` is not a UUID (so an id never becomes a path).
