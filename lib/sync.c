@@ -91,11 +91,16 @@ collect_named(const char *name, const cs_oid *id, void *payload)
 
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **names = realloc(l->names, cap * sizeof(*names));
+		cs_oid *ids;
 
-		l->names = realloc(l->names, cap * sizeof(*l->names));
-		l->ids = realloc(l->ids, cap * sizeof(*l->ids));
-		if (l->names == NULL || l->ids == NULL)
+		/* Each array kept on failure, so the list is freed whole. */
+		if (names == NULL)
 			return cs_error_set(CS_ERROR, "out of memory");
+		l->names = names;
+		if ((ids = realloc(l->ids, cap * sizeof(*ids))) == NULL)
+			return cs_error_set(CS_ERROR, "out of memory");
+		l->ids = ids;
 		l->cap = cap;
 	}
 	if ((l->names[l->n] = strdup(name)) == NULL)
