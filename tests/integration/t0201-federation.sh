@@ -120,6 +120,9 @@ loose() {
 }
 # Objects nobody references stay loose, and ask for one packing only.
 many unreferenced 300
+# No git to pack with: said, and the sync itself still succeeds.
+run 0 env PATH=/nonexistent "$CARTOSYNC" -C alcs sync
+err_has "cartosync: packing the store: cannot run git" "main stays"
 run 0 cs -C alcs sync
 err_has "store: loose objects packed"
 [ "$(loose)" -ge 300 ] || fail "alcs packed unreferenced objects"

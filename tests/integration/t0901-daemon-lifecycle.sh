@@ -1,7 +1,8 @@
 #!/bin/sh
 # cartosyncd opens its node, says it is ready, re-reads its configuration on
 # SIGHUP (keeping the old one if the new one is broken), and stops cleanly
-# on SIGTERM; on a directory that is not a node it fails with a clear error.
+# on SIGTERM; a packing of its store that fails backs off; on a directory
+# that is not a node it fails with a clear error.
 set -eu
 tmp=$(mktemp -d)
 pid=
@@ -48,6 +49,31 @@ wait "$pid" || rc=$?
 pid=
 [ $rc -eq 0 ] || fail "exit status $rc after SIGTERM"
 wait_for "SIGTERM: stopping"
+
+# A packing that fails (no git on the daemon's PATH: a node that does not
+# serve needs none) is logged and retried with backoff, not every
+# interval; the daemon goes on.
+printf '\n[sync]\ninterval = 1\nbackoff-max = 60\n' >>node/cartosync.conf
+mkdir many
+for i in $(seq 1 300); do echo "{\"n\": $i}" >"many/$i.json"; done
+ls "$tmp"/many/*.json | git -C node hash-object -w --stdin-paths >many.ids
+tree=$(awk '{printf "100644 blob %s\t%d.json\n", $1, NR}' many.ids |
+	git -C node mktree)
+commit=$(git -C node -c user.name=t -c user.email=t@example.org \
+	commit-tree -m many "$tree") || fail "git commit-tree"
+git -C node update-ref refs/test/many "$commit"
+: >log
+env PATH=/nonexistent "$CARTOSYNCD" -C node 2>log &
+pid=$!
+wait_for "store: cannot run git"
+sleep 5
+kill -0 "$pid" || fail "the daemon died of a failing packing"
+tries=$(grep -c "store: cannot run git" log)
+# Every interval would be 5 or 6 tries; backing off (1, 2, 4 s) at most 3.
+[ "$tries" -le 3 ] || fail "the failing packing was tried $tries times in 5 s"
+kill -TERM "$pid"
+wait "$pid" || fail "exit status $? after SIGTERM"
+pid=
 
 rc=0
 "$CARTOSYNCD" -C "$tmp/nothing" 2>log2 || rc=$?
