@@ -1212,8 +1212,10 @@ run_repack(cs_repo *repo, int all)
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 	/* git holds the node's lock too (the same open file): it keeps it
-	 * until it is done, even if this process dies first. */
-	posix_spawn_file_actions_adddup2(&fa, repo->lock_fd, 3);
+	 * until it is done, even if this process dies first.  (Not dup2 onto
+	 * itself: that would keep its close-on-exec flag.) */
+	posix_spawn_file_actions_adddup2(&fa, repo->lock_fd,
+					 repo->lock_fd == 3 ? 4 : 3);
 	rc = git_env(&env) < 0 ? ENOMEM
 				: posix_spawnp(&pid, "git", &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);

@@ -332,6 +332,42 @@ START_TEST(test_store_packing)
 	commit_files("c", CS_REPO_LOOSE_MAX, "refs/heads/main");
 	ck_assert_int_eq(cs_repo_pack(repo, CS_REPO_PACK_LOOSE), CS_ERROR);
 	ck_assert_ptr_nonnull(strstr(cs_error_last(), "cannot run git"));
+
+	/* git is handed the repository's lock: it holds it until it is
+	 * done, even if the caller dies first.  A stand-in git lists the
+	 * files its descriptors hold open. */
+	{
+		char dir[PATH_MAX], script[PATH_MAX + 8], out[PATH_MAX + 8];
+		char lock[PATH_MAX + 32], got[4096] = "";
+		FILE *f;
+
+		snprintf(dir, sizeof(dir), "%s/fake-git", tmpdir);
+		ck_assert_int_eq(mkdir(dir, 0755), 0);
+		snprintf(script, sizeof(script), "%s/git", dir);
+		snprintf(out, sizeof(out), "%s/out", dir);
+		snprintf(lock, sizeof(lock), "%s/cartosync.lock", repodir);
+		f = fopen(script, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f,
+			"#!/bin/sh\n"
+			"for fd in /proc/$$/fd/*; do readlink \"$fd\"; done"
+			" >'%s'\n"
+			"exit 0\n",
+			out);
+		fclose(f);
+		ck_assert_int_eq(chmod(script, 0755), 0);
+		snprintf(script, sizeof(script), "%s:%s", dir, path_saved);
+		setenv("PATH", script, 1); /* the stand-in first */
+		ck_assert_msg(cs_repo_pack(repo, CS_REPO_PACK_LOOSE) == 0, "%s",
+			      cs_error_last());
+		f = fopen(out, "r");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_uint_gt(fread(got, 1, sizeof(got) - 1, f), 0);
+		fclose(f);
+		ck_assert_msg(strstr(got, lock) != NULL,
+			      "git does not hold %s; it holds:\n%s", lock, got);
+		ck_assert_int_eq(cs_repo_locked(repo), 0); /* given back */
+	}
 	setenv("PATH", path_saved, 1);
 	free(path_saved);
 	readable(&first);
