@@ -619,18 +619,360 @@ done:
 	return error;
 }
 
+/*
+ * Reading the canonical form directly.  A stored file is canonical or
+ * refused, so nearly every read is of canonical text.  Reading it the way
+ * the encoder writes it (the exact indentation, keys in increasing order,
+ * the encoder's escapes and number spelling) checks the form while parsing,
+ * builds the value json_loadb() would, and saves a second pass to encode it
+ * again.  It recognises a subset of the canonical form: a \u escape, an
+ * escaped key, deep nesting or anything not canonical ends it with 0, and
+ * the general path (parse, encode, compare) decides and explains.  So it
+ * may only accept what the general path accepts, with the same value:
+ * tests/unit/test_json.c and tests/fuzz/fuzz_json.c compare the two.
+ */
+typedef struct {
+	const char *p;
+	const char *end;
+	char *scratch; /* unescaped string contents */
+	size_t scratch_cap;
+} canon_reader;
+
+static json_t *canon_value(canon_reader *r, int level);
+
+/* One UTF-8 sequence at p (RFC 3629, as jansson checks it); its length or 0. */
+static size_t
+utf8_sequence(const unsigned char *p, const unsigned char *end)
+{
+	unsigned long cp;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * A string as the encoder writes it, p at the opening quote.  On return
+ * *s and *len are its contents: in the text itself when it has no escape,
+ * else in the scratch buffer.  Returns 0 to give up.
+ */
+static int
+canon_string(canon_reader *r, const char **s, size_t *len, int *escaped)
+{
+	const unsigned char *p = (const unsigned char *)r->p + 1;
+	const unsigned char *end = (const unsigned char *)r->end;
+	const unsigned char *start = p;
+	size_t out = 0;
+
+	*escaped = 0;
+	for (;;) {
+		const unsigned char *run = p;
+		size_t n;
+
+		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' &&
+		       *p != '\\')
+			p++;
+		if (p >= end || *p < 0x20)
+			return 0;
+		if (*escaped && p > run) {
+			if (out + (size_t)(p - run) > r->scratch_cap)
+				return 0;
+			memcpy(r->scratch + out, run, (size_t)(p - run));
+			out += (size_t)(p - run);
+		}
+		if (*p == '"')
+			break;
+		if (*p >= 0x80) {
+			if ((n = utf8_sequence(p, end)) == 0)
+				return 0;
+			if (*escaped) {
+				if (out + n > r->scratch_cap)
+					return 0;
+				memcpy(r->scratch + out, p, n);
+				out += n;
+			}
+			p += n;
+			continue;
+		}
+		/* A backslash: the escapes the encoder writes, but \u. */
+		if (p + 1 >= end)
+			return 0;
+		if (!*escaped) {
+			out = (size_t)(p - start);
+			if (out > r->scratch_cap)
+				return 0;
+			memcpy(r->scratch, start, out);
+			*escaped = 1;
+		}
+		if (out + 1 > r->scratch_cap)
+			return 0;
+		switch (p[1]) {
+		case '"': r->scratch[out++] = '"'; break;
+		case '\\': r->scratch[out++] = '\\'; break;
+		case 'b': r->scratch[out++] = '\b'; break;
+		case 'f': r->scratch[out++] = '\f'; break;
+		case 'n': r->scratch[out++] = '\n'; break;
+		case 'r': r->scratch[out++] = '\r'; break;
+		case 't': r->scratch[out++] = '\t'; break;
+		default: return 0;
+		}
+		p += 2;
+	}
+	if (*escaped) {
+		*s = r->scratch;
+		*len = out;
+	} else {
+		*s = (const char *)start;
+		*len = (size_t)(p - start);
+	}
+	r->p = (const char *)p + 1;
+	return 1;
+}
+
+/* A number as the encoder writes it: an integer, or a real it would
+ * spell the same way. */
+static json_t *
+canon_number(canon_reader *r)
+{
+	const char *p = r->p, *digits;
+	char token[40], again[64], *cut;
+	int negative = *p == '-', fraction = 0;
+	json_int_t v = 0;
+	double d;
+	size_t n;
+
+	if (negative)
+		p++;
+	digits = p;
+	while (p < r->end && *p >= '0' && *p <= '9')
+		v = v * 10 + (*p++ - '0');
+	n = (size_t)(p - digits);
+	/* No leading zero, and below 1e15 (15 digits at most). */
+	if (n == 0 || n > 15 || (n > 1 && digits[0] == '0'))
+		return NULL;
+	if (p < r->end && *p == '.') {
+		const char *frac = ++p;
+
+		while (p < r->end && *p >= '0' && *p <= '9')
+			p++;
+		fraction = (int)(p - frac);
+		if (fraction == 0 || fraction > REAL_DECIMALS || p[-1] == '0')
+			return NULL;
+	}
+	if (p < r->end && (*p == 'e' || *p == 'E' || *p == '.'))
+		return NULL;
+	n = (size_t)(p - r->p);
+	if (!fraction) {
+		if (negative && v == 0)
+			return NULL; /* "-0" */
+		r->p = p;
+		return json_integer(negative ? -v : v);
+	}
+	/* A real: the encoder's spelling of the value read must be this one. */
+	memcpy(token, r->p, n);
+	token[n] = '\0';
+	d = strtod(token, NULL);
+	if (!isfinite(d) || fabs(d) >= NUMBER_LIMIT)
+		return NULL;
+	snprintf(again, sizeof(again), "%.*f", REAL_DECIMALS, d);
+	cut = again + strlen(again);
+	while (cut[-1] == '0')
+		cut--;
+	if (cut[-1] == '.')
+		cut--;
+	*cut = '\0';
+	if (strcmp(again, token) != 0)
+		return NULL;
+	r->p = p;
+	return json_real(d);
+}
+
+/* Exactly `n` spaces at p. */
+static int
+canon_indent(canon_reader *r, int level)
+{
+	size_t n = (size_t)level * 2;
+
+	if ((size_t)(r->end - r->p) < n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (r->p[i] != ' ')
+			return 0;
+	r->p += n;
+	return 1;
+}
+
+/* Skip `s` at p, or give up. */
+static int
+canon_literal(canon_reader *r, const char *s, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n || memcmp(r->p, s, n) != 0)
+		return 0;
+	r->p += n;
+	return 1;
+}
+
+/* The members of an object or elements of an array at `level`, p after
+ * the opening bracket; `close` is '}' or ']'. */
+static json_t *
+canon_container(canon_reader *r, int level, char close)
+{
+	json_t *c = close == '}' ? json_object() : json_array();
+	const char *prev = NULL;
+	size_t prev_len = 0;
+
+	if (c == NULL)
+		return NULL;
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return c;
+	}
+	if (level + 1 >= CS_JSON_MAX_DEPTH - 1 || !canon_literal(r, "\n", 1))
+		goto fail;
+	for (;;) {
+		json_t *item;
+
+		if (!canon_indent(r, level + 1))
+			goto fail;
+		if (close == '}') {
+			const char *key;
+			size_t key_len;
+			int escaped;
+			member a, b;
+
+			if (r->p >= r->end || *r->p != '"' ||
+			    !canon_string(r, &key, &key_len, &escaped) ||
+			    escaped || !canon_literal(r, ": ", 2))
+				goto fail;
+			/* Strictly increasing: sorted, and no duplicate. */
+			a = (member){prev, prev_len, NULL};
+			b = (member){key, key_len, NULL};
+			if (prev && member_cmp(&a, &b) >= 0)
+				goto fail;
+			prev = key;
+			prev_len = key_len;
+			if ((item = canon_value(r, level + 1)) == NULL ||
+			    json_object_setn_new_nocheck(c, key, key_len,
+							 item) < 0)
+				goto fail;
+		} else if ((item = canon_value(r, level + 1)) == NULL ||
+			   json_array_append_new(c, item) < 0) {
+			goto fail;
+		}
+		if (canon_literal(r, ",\n", 2))
+			continue;
+		if (!canon_literal(r, "\n", 1) || !canon_indent(r, level) ||
+		    !canon_literal(r, &close, 1))
+			goto fail;
+		return c;
+	}
+fail:
+	json_decref(c);
+	return NULL;
+}
+
+static json_t *
+canon_value(canon_reader *r, int level)
+{
+	const char *s;
+	size_t len;
+	int escaped;
+
+	if (r->p >= r->end)
+		return NULL;
+	switch (*r->p) {
+	case '{':
+	case '[':
+		r->p++;
+		return canon_container(r, level, r->p[-1] == '{' ? '}' : ']');
+	case '"':
+		if (!canon_string(r, &s, &len, &escaped))
+			return NULL;
+		return json_stringn_nocheck(s, len);
+	case 't':
+		return canon_literal(r, "true", 4) ? json_true() : NULL;
+	case 'f':
+		return canon_literal(r, "false", 5) ? json_false() : NULL;
+	case 'n':
+		return canon_literal(r, "null", 4) ? json_null() : NULL;
+	default:
+		return canon_number(r);
+	}
+}
+
+int
+cs_json_read_canonical(json_t **out, const char *buf, size_t len)
+{
+	canon_reader r = {buf, buf + len, NULL, 0};
+	json_t *value = NULL;
+
+	*out = NULL;
+	if (len < 3 || len > CS_JSON_MAX_BYTES || (buf[0] != '{' && buf[0] != '['))
+		return 0;
+	/* No string's contents are longer than the text. */
+	r.scratch_cap = len;
+	if ((r.scratch = malloc(len)) == NULL)
+		return 0;
+	value = canon_value(&r, 0);
+	free(r.scratch);
+	if (value == NULL || r.end - r.p != 1 || *r.p != '\n') {
+		json_decref(value);
+		return 0;
+	}
+	*out = value;
+	return 1;
+}
+
+int
+cs_json_parse_canonical(json_t **out, const char *buf, size_t len,
+			const char *name)
+{
+	char *again = NULL;
+	size_t again_len = 0;
+	int error, same;
+
+	if (cs_json_read_canonical(out, buf, len))
+		return 0;
+	if ((error = cs_json_parse(out, buf, len, name)) < 0)
+		return error;
+	same = cs_json_canonical(&again, &again_len, *out) == 0 &&
+	       again_len == len && memcmp(again, buf, len) == 0;
+	free(again);
+	if (same)
+		return 0;
+	json_decref(*out);
+	*out = NULL;
+	return cs_error_set(CS_EINVALID,
+			    "%s%snot in canonical form (sorted keys, 2-space"
+			    " indent, final newline)",
+			    name ? name : "", name_sep(name));
+}
+
 int
 cs_json_is_canonical(const char *buf, size_t len)
 {
-	char *canon = NULL;
-	size_t canon_len;
-	int same;
+	json_t *value = NULL;
+	int error = cs_json_parse_canonical(&value, buf, len, NULL);
 
-	if (cs_json_canonicalize(&canon, &canon_len, buf, len, NULL) < 0)
-		return 0;
-	same = canon_len == len && memcmp(canon, buf, len) == 0;
-	free(canon);
-	return same;
+	json_decref(value);
+	return error == 0;
 }
 
 /* RFC 6901 §4: one reference token, unescaped into `key`. */

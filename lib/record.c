@@ -210,31 +210,11 @@ int
 cs_record_parse_stored(json_t **out, const char *buf, size_t len,
 		       const char *name)
 {
-	int error;
-
 	*out = NULL;
 	if (len > CS_RECORD_MAX_BYTES)
 		return cs_error_set(CS_ELIMIT,
 				    "%s: record is %zu bytes, over the limit of"
 				    " %d",
 				    name, len, CS_RECORD_MAX_BYTES);
-	if ((error = cs_json_parse(out, buf, len, name)) < 0)
-		return error;
-	/* Canonical: encoding what was parsed gives the same bytes. */
-	{
-		char *again = NULL;
-		size_t again_len = 0;
-		int same = cs_json_canonical(&again, &again_len, *out) == 0 &&
-			   again_len == len && memcmp(again, buf, len) == 0;
-
-		free(again);
-		if (same)
-			return 0;
-	}
-	json_decref(*out);
-	*out = NULL;
-	return cs_error_set(CS_EINVALID,
-			    "%s: not in canonical form (sorted keys, 2-space"
-			    " indent, final newline)",
-			    name);
+	return cs_json_parse_canonical(out, buf, len, name);
 }

@@ -591,10 +591,8 @@ check_content(const cs_tree_change *change, cs_repo *repo,
 		if (cs_record_parse_stored(&doc, buf, len, path) < 0 ||
 		    cs_record_check(schemas, doc, path, path, NULL) < 0)
 			snprintf(reason, size, "%s", cs_error_last());
-	} else if (cs_json_parse(&doc, buf, len, path) < 0) {
+	} else if (cs_json_parse_canonical(&doc, buf, len, path) < 0) {
 		snprintf(reason, size, "%s", cs_error_last());
-	} else if (!cs_json_is_canonical(buf, len)) {
-		snprintf(reason, size, "%s: not in canonical form", path);
 	} else if (schema && cs_schema_set_get(schemas, schema) &&
 		   cs_schema_validate(schemas, schema, doc, NULL) < 0) {
 		snprintf(reason, size, "%s: %s", path, cs_error_last());

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for lib/json.c: whatever parses must canonicalise, the
  * canonical form must parse back, re-encode to the same bytes and be
- * recognised as canonical.  Any difference aborts.
+ * recognised as canonical; the one-pass reader of the canonical form must
+ * accept only canonical text, as the same value.  Any difference aborts.
  *
  *   ./fuzz_json -max_total_time=30 -max_len=4096
  */
@@ -30,14 +31,20 @@ fail(const char *what, const char *canon)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	json_t *value = NULL, *again = NULL;
+	json_t *value = NULL, *again = NULL, *fast = NULL;
 	char *once = NULL, *twice = NULL;
 	size_t once_len, twice_len;
+	int read;
 
 	if (size > FUZZ_MAX_BYTES)
 		return 0;
-	if (cs_json_parse(&value, (const char *)data, size, "fuzz") < 0)
+	read = cs_json_read_canonical(&fast, (const char *)data, size);
+	if (cs_json_parse(&value, (const char *)data, size, "fuzz") < 0) {
+		if (read)
+			fail("the one-pass reader took what does not parse",
+			     NULL);
 		return 0;
+	}
 
 	/* Everything the parser accepts, the canonical form can hold. */
 	if (cs_json_canonical(&once, &once_len, value) < 0)
@@ -59,10 +66,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("the canonical form is not recognised as canonical", once);
 	if (cs_json_depth(again) != cs_json_depth(value))
 		fail("depth changed through the canonical form", once);
+	if (read && (once_len != size || memcmp(once, data, size) != 0))
+		fail("the one-pass reader took text that is not canonical",
+		     once);
+	if (read && !json_equal(fast, value))
+		fail("the one-pass reader read another value", once);
 done:
 	free(once);
 	free(twice);
 	json_decref(value);
 	json_decref(again);
+	json_decref(fast);
 	return 0;
 }

@@ -551,6 +551,230 @@ START_TEST(test_idempotence_reals)
 }
 END_TEST
 
+/*
+ * The one-pass reader against the general path (parse, encode, compare):
+ * what it accepts, the general path accepts as an equal value.  Returns
+ * whether the reader recognised the text.
+ */
+static int
+assert_reader_agrees(const char *buf, size_t len, const char *name)
+{
+	json_t *fast = NULL, *slow = NULL;
+	char *again = NULL;
+	size_t again_len = 0;
+	int read = cs_json_read_canonical(&fast, buf, len);
+	int canonical = cs_json_parse(&slow, buf, len, name) == 0 &&
+	                cs_json_canonical(&again, &again_len, slow) == 0 &&
+	                again_len == len && memcmp(again, buf, len) == 0;
+
+	if (read) {
+		ck_assert_msg(canonical, "%s: read as canonical, but it is not:"
+		              "\n%.*s", name, (int)len, buf);
+		ck_assert_msg(json_equal(fast, slow),
+		              "%s: read as a different value", name);
+		ck_assert_int_eq(cs_json_depth(fast), cs_json_depth(slow));
+	} else {
+		ck_assert_ptr_null(fast);
+	}
+	/* cs_json_parse_canonical() answers as the general path does. */
+	json_decref(fast);
+	fast = NULL;
+	ck_assert_int_eq(cs_json_parse_canonical(&fast, buf, len, name) == 0,
+	                 canonical);
+	if (canonical)
+		ck_assert(json_equal(fast, slow));
+	else
+		ck_assert_ptr_null(fast);
+	json_decref(fast);
+	json_decref(slow);
+	free(again);
+	return read;
+}
+
+START_TEST(test_read_canonical_cases)
+{
+	static const struct {
+		const char *text;
+		int read;
+	} cases[] = {
+		{"{\n  \"a\": 1,\n  \"b\": [\n    2.5,\n    -3,\n    0\n  ]\n}\n", 1},
+		{"[\n  true,\n  false,\n  null,\n  {},\n  []\n]\n", 1},
+		{"[\n  \"\xc3\xa9t\xc3\xa9 \xd8\xa7\xd9\x84\xd8\xb1\xd8\xa8\xd8\xa7\xd8\xb7\"\n]\n", 1},
+		{"[\n  \"a\\\"b\\\\c\\nd\\te\\bf\\fg\\rh\"\n]\n", 1},
+		{"[\n  0.000001,\n  -0.5,\n  999999999999999,\n  -999999999999999\n]\n", 1},
+		{"{\n  \"\": 1,\n  \"Z\": 2,\n  \"a\": 3,\n  \"ab\": 4,\n  \"\xc3\xa9\": 5\n}\n", 1},
+		/* Canonical, but left to the general path. */
+		{"[\n  \"\\u0001\"\n]\n", 0},
+		{"{\n  \"a\\nb\": 1\n}\n", 0},
+		/* Not canonical. */
+		{"[\n  -0\n]\n", 0},
+		{"[\n  1.50\n]\n", 0},
+		{"[\n  01\n]\n", 0},
+		{"[\n  1e2\n]\n", 0},
+		{"[\n  1.\n]\n", 0},
+		{"[\n  .5\n]\n", 0},
+		{"[\n  0.1234567\n]\n", 0},
+		{"[\n  1000000000000000\n]\n", 0},
+		{"[\n  \"\\/\"\n]\n", 0},
+		{"[\n  \"\\u00e9\"\n]\n", 0},
+		{"[\n  \"\x01\"\n]\n", 0},
+		{"[\n  \"\xc0\xaf\"\n]\n", 0},
+		{"[\n  \"\xe0\x80\xaf\"\n]\n", 0},
+		{"[\n  \"\xf0\x80\x80\xaf\"\n]\n", 0},
+		{"[\n  \"\xed\xa0\x80\"\n]\n", 0},
+		{"[\n  \"\xef\xbf\xbf\xf0\x9f\x98\x80\"\n]\n", 1},
+		{"[\n  \"\xf4\x90\x80\x80\"\n]\n", 0},
+		{"[\n  \"\xe9\"\n]\n", 0},
+		{"{\n  \"b\": 1,\n  \"a\": 2\n}\n", 0},
+		{"{\n  \"a\": 1,\n  \"a\": 2\n}\n", 0},
+		{"{\n  \"a\":1\n}\n", 0},
+		{"{\n   \"a\": 1\n}\n", 0},
+		{"{\n  \"a\": 1\n }\n", 0},
+		{"{\n  \"a\": 1,\n}\n", 0},
+		{"{\n}\n", 0},
+		{"[\n  1\n]", 0},
+		{"[\n  1\n]\n\n", 0},
+		{"[\n  1\n]\r\n", 0},
+		{"\"a\"\n", 0},
+		{"7\n", 0},
+		{"[\n  tru\n]\n", 0},
+		{"[\n  nulls\n]\n", 0},
+		{"[\n  \"a\n", 0},
+		{"[\n", 0},
+	};
+	char deep[4096];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(assert_reader_agrees(cases[i].text,
+		                                   strlen(cases[i].text),
+		                                   cases[i].text) ==
+		                      cases[i].read,
+		              "case %zu: %s", i, cases[i].text);
+
+	/* Nesting near the limit is left to the general path. */
+	for (int level = 0; level < CS_JSON_MAX_DEPTH; level++) {
+		n += (size_t)sprintf(deep + n, "[\n%*s", 2 * (level + 1), "");
+	}
+	n += (size_t)sprintf(deep + n, "1");
+	for (int level = CS_JSON_MAX_DEPTH - 1; level >= 0; level--)
+		n += (size_t)sprintf(deep + n, "\n%*s]", 2 * level, "");
+	n += (size_t)sprintf(deep + n, "\n");
+	ck_assert(!assert_reader_agrees(deep, n, "deep"));
+}
+END_TEST
+
+/*
+ * Every file of the test data in canonical form is read in one pass (the
+ * reader is not left unused), and every one-byte change to it is judged as
+ * the general path judges it.
+ */
+static void
+reader_mutations(const char *canon_text, size_t len, const char *name,
+		 int *read, int *mutants)
+{
+	static const char bytes[] = {' ', '\n', '"', '\\', ',', ':', '0', '9',
+				     '.', '-', 'e', '}', ']', '{', '[', 'a',
+				     '\x01', '\x7f', '\x80', '\xc3', '\xff'};
+	char *m = malloc(len + 2);
+	size_t step = len / 24 + 1;
+
+	ck_assert_ptr_nonnull(m);
+	*read += assert_reader_agrees(canon_text, len, name);
+	for (size_t at = 0; at < len; at += step) {
+		/* Deleted, doubled, replaced. */
+		memcpy(m, canon_text, at);
+		memcpy(m + at, canon_text + at + 1, len - at - 1);
+		assert_reader_agrees(m, len - 1, name);
+		memcpy(m, canon_text, at + 1);
+		memcpy(m + at + 1, canon_text + at, len - at);
+		assert_reader_agrees(m, len + 1, name);
+		for (size_t b = 0; b < sizeof(bytes); b++) {
+			if (canon_text[at] == bytes[b])
+				continue;
+			memcpy(m, canon_text, len);
+			m[at] = bytes[b];
+			assert_reader_agrees(m, len, name);
+			(*mutants)++;
+		}
+	}
+	free(m);
+}
+
+static int
+reader_walk(const char *dir, int mutate, int *read, int *mutants)
+{
+	char path[4096];
+	struct dirent *e;
+	struct stat st;
+	size_t len, canon_len;
+	char *buf, *canon_text;
+	int files = 0;
+	DIR *d = opendir(dir);
+
+	ck_assert_msg(d != NULL, "cannot open %s", dir);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		path_join(path, sizeof(path), dir, e->d_name);
+		ck_assert_int_eq(stat(path, &st), 0);
+		if (S_ISDIR(st.st_mode)) {
+			files += reader_walk(path, mutate, read, mutants);
+			continue;
+		}
+		if (strstr(e->d_name, ".json") == NULL)
+			continue;
+		buf = read_file(path, &len);
+		assert_reader_agrees(buf, len, path);
+		if (cs_json_canonicalize(&canon_text, &canon_len, buf, len,
+		                         path) == 0) {
+			json_t *v = NULL;
+			int before = *read;
+
+			if (mutate)
+				reader_mutations(canon_text, canon_len, path,
+				                 read, mutants);
+			else
+				*read += assert_reader_agrees(
+				        canon_text, canon_len, path);
+			/* Without a backslash or deep nesting, the reader
+			 * takes it. */
+			ck_assert_int_eq(cs_json_parse(&v, canon_text,
+			                               canon_len, path), 0);
+			if (strchr(canon_text, '\\') == NULL &&
+			    cs_json_depth(v) < CS_JSON_MAX_DEPTH - 2)
+				ck_assert_msg(*read == before + 1,
+				              "%s: not read in one pass", path);
+			json_decref(v);
+			free(canon_text);
+			files++;
+		}
+		free(buf);
+	}
+	closedir(d);
+	return files;
+}
+
+START_TEST(test_read_canonical_data)
+{
+	static const struct {
+		const char *sub;
+		int mutate;
+	} dirs[] = {{"json", 1}, {"sample", 1}, {"records", 0},
+	            {"merge", 0}, {"merge-vectors", 0}};
+	char dir[4096];
+	int read = 0, mutants = 0, files = 0;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", data_dir(), dirs[i].sub);
+		files += reader_walk(dir, dirs[i].mutate, &read, &mutants);
+	}
+	ck_assert_int_ge(files, 200);
+	ck_assert_int_ge(read, files / 2);
+	ck_assert_int_ge(mutants, 20000);
+}
+END_TEST
+
 static Suite *
 json_suite(void)
 {
@@ -572,6 +796,8 @@ json_suite(void)
 	tcase_add_test(tc, test_invalid_cases);
 	tcase_add_test(tc, test_idempotence_all_data);
 	tcase_add_test(tc, test_idempotence_reals);
+	tcase_add_test(tc, test_read_canonical_cases);
+	tcase_add_test(tc, test_read_canonical_data);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -46,6 +46,24 @@ int cs_json_canonical(char **out, size_t *outlen, const json_t *value);
 int cs_json_canonicalize(char **out, size_t *outlen, const char *buf,
 			 size_t len, const char *name);
 
+/*
+ * Parse `len` bytes that must be in canonical form: cs_json_parse(), and
+ * encoding the value must give the same bytes.  Fails like cs_json_parse(),
+ * or with CS_EINVALID "name: not in canonical form (sorted keys, 2-space
+ * indent, final newline)".  Canonical text is read in one pass.
+ */
+int cs_json_parse_canonical(json_t **out, const char *buf, size_t len,
+			    const char *name);
+
+/*
+ * The one-pass reader of cs_json_parse_canonical(): 1 and *out (a new
+ * reference) when it recognises `buf` as canonical, else 0.  It gives up on
+ * a \u escape, an escaped key and nesting near CS_JSON_MAX_DEPTH, which
+ * only the general path judges; what it accepts, cs_json_parse() accepts
+ * as the same value.
+ */
+int cs_json_read_canonical(json_t **out, const char *buf, size_t len);
+
 /* Whether buf holds exactly the canonical encoding of what it parses to. */
 int cs_json_is_canonical(const char *buf, size_t len);
 
