@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "cartosync/error.h"
 #include "cartosync/repo.h"
+#include "pack.h"
 #include "repo_internal.h"
 
 struct cs_repo {
@@ -27,6 +29,8 @@ struct cs_repo {
 	char *path;
 	int lock_fd;
 	struct timespec packs_seen; /* objects/pack's mtime when opened */
+	cs_pack_reader *packs;      /* opened on first read (pack.h) */
+	struct timespec packs_read; /* objects/pack's mtime then */
 };
 
 static pthread_once_t git_once = PTHREAD_ONCE_INIT;
@@ -164,6 +168,8 @@ cs_repo_refresh(cs_repo *repo)
 	git_repository_free(repo->git);
 	repo->git = fresh;
 	repo->packs_seen = now;
+	cs_pack_reader_free(repo->packs);
+	repo->packs = NULL;
 	return 0;
 }
 
@@ -217,6 +223,7 @@ cs_repo_free(cs_repo *repo)
 	if (repo == NULL)
 		return;
 	cs_repo_unlock(repo);
+	cs_pack_reader_free(repo->packs);
 	git_repository_free(repo->git);
 	free(repo->path);
 	free(repo);
@@ -286,52 +293,127 @@ cs_repo_read_commit(cs_commit **out, cs_repo *repo, const cs_oid *id)
 	return error;
 }
 
+/*
+ * Reading objects: from the packs through the repository's pack reader
+ * (pack.h), else through libgit2 (loose objects, and what the reader
+ * leaves).  A reader that misses looks again when packs were added since
+ * it opened.  Types are numbered as in packs, which libgit2 shares.
+ */
+static cs_pack_reader *
+pack_reader(cs_repo *repo, int missed)
+{
+	struct timespec now;
+
+	if (repo->packs && !missed)
+		return repo->packs;
+	now = packs_mtime(repo->path);
+	if (repo->packs && now.tv_sec == repo->packs_read.tv_sec &&
+	    now.tv_nsec == repo->packs_read.tv_nsec)
+		return NULL; /* nothing new: the miss stands */
+	cs_pack_reader_free(repo->packs);
+	repo->packs = NULL;
+	{
+		const char *gitdir = git_repository_path(repo->git);
+		char *objects = NULL;
+
+		if (asprintf(&objects, "%sobjects", gitdir) < 0)
+			return NULL;
+		if (cs_pack_reader_open(&repo->packs, objects) < 0)
+			repo->packs = NULL;
+		free(objects);
+	}
+	repo->packs_read = now;
+	return repo->packs;
+}
+
+static int
+object_header(cs_repo *repo, const cs_oid *id, int *type, size_t *size,
+	      const char *what)
+{
+	cs_pack_reader *r = pack_reader(repo, 0);
+	git_odb *odb = NULL;
+	git_object_t t;
+	git_oid gid;
+	int rc, error;
+
+	if (r && (error = cs_pack_header(r, id, type, size)) != CS_ENOTFOUND)
+		return error ? cs_error_prefix(error, "%s", what) : 0;
+	if (r && (r = pack_reader(repo, 1)) != NULL &&
+	    (error = cs_pack_header(r, id, type, size)) != CS_ENOTFOUND)
+		return error ? cs_error_prefix(error, "%s", what) : 0;
+	to_git(&gid, id);
+	if ((rc = git_repository_odb(&odb, repo->git)) < 0)
+		return git_fail(rc, "object database");
+	rc = git_odb_read_header(size, &t, odb, &gid);
+	git_odb_free(odb);
+	if (rc < 0)
+		return git_fail(rc, what);
+	*type = (int)t;
+	return 0;
+}
+
+/* A malloc'd copy of object `id`, NUL-terminated after *len bytes. */
+static int
+object_read(cs_repo *repo, const cs_oid *id, int *type, char **data,
+	    size_t *len, const char *what)
+{
+	cs_pack_reader *r = pack_reader(repo, 0);
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	git_oid gid;
+	int rc, error;
+
+	if (r && (error = cs_pack_read(r, id, type, data, len)) != CS_ENOTFOUND)
+		return error ? cs_error_prefix(error, "%s", what) : 0;
+	if (r && (r = pack_reader(repo, 1)) != NULL &&
+	    (error = cs_pack_read(r, id, type, data, len)) != CS_ENOTFOUND)
+		return error ? cs_error_prefix(error, "%s", what) : 0;
+	to_git(&gid, id);
+	if ((rc = git_repository_odb(&odb, repo->git)) < 0)
+		return git_fail(rc, "object database");
+	if ((rc = git_odb_read(&obj, odb, &gid)) < 0) {
+		git_odb_free(odb);
+		return git_fail(rc, what);
+	}
+	*type = (int)git_odb_object_type(obj);
+	*len = git_odb_object_size(obj);
+	if ((*data = malloc(*len + 1)) == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+	} else {
+		memcpy(*data, git_odb_object_data(obj), *len);
+		(*data)[*len] = '\0';
+		error = 0;
+	}
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	return error;
+}
+
 int
 cs_repo_read_blob(char **out, size_t *outlen, cs_repo *repo,
 		  const cs_oid *id, size_t max)
 {
-	git_odb *odb = NULL;
-	git_odb_object *obj = NULL;
-	git_object_t type;
 	size_t size;
-	git_oid gid;
-	int rc, error;
+	int type, error;
 
 	*out = NULL;
-	to_git(&gid, id);
-	if ((rc = git_repository_odb(&odb, repo->git)) < 0)
-		return git_fail(rc, "object database");
 	/* Check the size from the header before inflating the object. */
-	if ((rc = git_odb_read_header(&size, &type, odb, &gid)) < 0) {
-		error = git_fail(rc, "blob");
-		goto done;
-	}
+	if ((error = object_header(repo, id, &type, &size, "blob")) < 0)
+		return error;
+	if (type != GIT_OBJECT_BLOB)
+		return cs_error_set(CS_EINVALID, "object is not a file");
+	if (size > max)
+		return cs_error_set(CS_ELIMIT,
+				    "file is %zu bytes, over the limit of %zu",
+				    size, max);
+	if ((error = object_read(repo, id, &type, out, outlen, "blob")) < 0)
+		return error;
 	if (type != GIT_OBJECT_BLOB) {
-		error = cs_error_set(CS_EINVALID, "object is not a file");
-		goto done;
+		free(*out);
+		*out = NULL;
+		return cs_error_set(CS_EINVALID, "object is not a file");
 	}
-	if (size > max) {
-		error = cs_error_set(CS_ELIMIT,
-				     "file is %zu bytes, over the limit of %zu",
-				     size, max);
-		goto done;
-	}
-	if ((rc = git_odb_read(&obj, odb, &gid)) < 0) {
-		error = git_fail(rc, "blob");
-		goto done;
-	}
-	*outlen = git_odb_object_size(obj);
-	if ((*out = malloc(*outlen + 1)) == NULL) {
-		error = cs_error_set(CS_ERROR, "out of memory");
-		goto done;
-	}
-	memcpy(*out, git_odb_object_data(obj), *outlen);
-	(*out)[*outlen] = '\0';
-	error = 0;
-done:
-	git_odb_object_free(obj);
-	git_odb_free(odb);
-	return error;
+	return 0;
 }
 
 static int
@@ -422,36 +504,113 @@ path_pop(pathbuf *p, size_t saved)
 		p->buf[saved] = '\0';
 }
 
-static int
-walk_tree(cs_repo *repo, git_tree *tree, pathbuf *path, cs_repo_entry_cb cb,
-	  void *payload)
+/*
+ * Trees as stored: "MODE NAME\0" and 20 bytes of id per entry, read
+ * through object_read() and checked as libgit2 checks them (an octal mode
+ * up to 0xffff, a name, a whole id).  The walks and the diff below read
+ * them raw: verification diffs every commit of a history, and parsing
+ * each tree into libgit2's objects cost more than the comparing.
+ */
+typedef struct {
+	const char *name; /* NUL-terminated in the tree's data */
+	unsigned mode;
+	const uint8_t *id;
+} raw_entry;
+
+typedef struct {
+	char *data;
+	raw_entry *items;
+	size_t count;
+} raw_tree;
+
+static void
+raw_tree_free(raw_tree *t)
 {
-	size_t i, n = git_tree_entrycount(tree);
+	free(t->data);
+	free(t->items);
+	memset(t, 0, sizeof(*t));
+}
+
+static int
+raw_is_tree(const raw_entry *e)
+{
+	return (e->mode & 0170000) == 0040000;
+}
+
+static int
+raw_tree_read(raw_tree *t, cs_repo *repo, const cs_oid *id, const char *what)
+{
+	size_t len = 0, cap = 0;
+	const char *p, *end;
+	int type, error;
+
+	memset(t, 0, sizeof(*t));
+	if ((error = object_read(repo, id, &type, &t->data, &len, what)) < 0)
+		return error;
+	if (type != GIT_OBJECT_TREE) {
+		raw_tree_free(t);
+		return cs_error_set(CS_EINVALID, "%s: object is not a folder",
+				    what);
+	}
+	for (p = t->data, end = t->data + len; p < end;) {
+		const char *nul;
+		unsigned mode = 0;
+		int digits = 0;
+
+		while (p < end && *p >= '0' && *p <= '7' && digits < 7) {
+			mode = mode * 8 + (unsigned)(*p++ - '0');
+			digits++;
+		}
+		if (digits == 0 || mode > 0xffff || p >= end || *p++ != ' ' ||
+		    (nul = memchr(p, '\0', (size_t)(end - p))) == NULL ||
+		    nul == p || nul - p > 0xffff || end - nul - 1 < 20) {
+			raw_tree_free(t);
+			return cs_error_set(CS_EINVALID,
+					    "%s: a folder's entry is malformed",
+					    what);
+		}
+		if (t->count == cap) {
+			raw_entry *grown;
+
+			cap = cap ? cap * 2 : 32;
+			if ((grown = realloc(t->items,
+					     cap * sizeof(*grown))) == NULL) {
+				raw_tree_free(t);
+				return cs_error_set(CS_ERROR, "out of memory");
+			}
+			t->items = grown;
+		}
+		t->items[t->count++] =
+			(raw_entry){p, mode, (const uint8_t *)nul + 1};
+		p = nul + 21;
+	}
+	return 0;
+}
+
+static int
+walk_tree(cs_repo *repo, const raw_tree *tree, pathbuf *path,
+	  cs_repo_entry_cb cb, void *payload)
+{
 	int error = 0;
 
-	for (i = 0; i < n && error == 0; i++) {
-		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+	for (size_t i = 0; i < tree->count && error == 0; i++) {
+		const raw_entry *e = &tree->items[i];
 		size_t saved;
+		cs_oid id;
 
-		if ((error = path_push(path, git_tree_entry_name(e), &saved)))
+		if ((error = path_push(path, e->name, &saved)))
 			break;
-		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
-			git_tree *sub = NULL;
-			int rc = git_tree_lookup(&sub, repo->git,
-						 git_tree_entry_id(e));
+		memcpy(id.id, e->id, CS_OID_RAWSZ);
+		if (raw_is_tree(e)) {
+			raw_tree sub;
 
-			if (rc < 0)
-				error = git_fail(rc, path->buf);
-			else
-				error = walk_tree(repo, sub, path, cb, payload);
-			git_tree_free(sub);
+			if ((error = raw_tree_read(&sub, repo, &id,
+						   path->buf)) == 0)
+				error = walk_tree(repo, &sub, path, cb,
+						  payload);
+			raw_tree_free(&sub);
 		} else {
-			cs_oid id;
-
-			from_git(&id, git_tree_entry_id(e));
-			error = cb(path->buf, &id,
-				   (unsigned)git_tree_entry_filemode_raw(e),
-				   payload);
+			error = cb(path->buf, &id, e->mode, payload);
 		}
 		path_pop(path, saved);
 	}
@@ -462,7 +621,7 @@ int
 cs_repo_walk(cs_repo *repo, const cs_oid *tree, const char *prefix,
 	     cs_repo_entry_cb cb, void *payload)
 {
-	git_tree *t = NULL;
+	raw_tree t = {0};
 	pathbuf path = {0};
 	cs_oid start = *tree;
 	unsigned mode = CS_MODE_TREE;
@@ -480,9 +639,9 @@ cs_repo_walk(cs_repo *repo, const cs_oid *tree, const char *prefix,
 		if ((error = path_push(&path, prefix, &saved)) < 0)
 			return error;
 	}
-	if ((error = tree_lookup(&t, repo, &start)) == 0)
-		error = walk_tree(repo, t, &path, cb, payload);
-	git_tree_free(t);
+	if ((error = raw_tree_read(&t, repo, &start, "tree")) == 0)
+		error = walk_tree(repo, &t, &path, cb, payload);
+	raw_tree_free(&t);
 	free(path.buf);
 	return error;
 }
@@ -623,140 +782,115 @@ one_side_entry(const char *path, const cs_oid *id, unsigned mode,
 }
 
 static int
-report_subtree(cs_repo *repo, const git_oid *gid, pathbuf *path, int deleted,
-	       cs_repo_diff_cb cb, void *payload)
+report_entry(cs_repo *repo, const raw_entry *e, pathbuf *path, int deleted,
+	     cs_repo_diff_cb cb, void *payload)
 {
-	git_tree *t = NULL;
 	one_side side = {cb, payload, deleted};
-	int rc, error;
-
-	if ((rc = git_tree_lookup(&t, repo->git, gid)) < 0)
-		return git_fail(rc, path->buf);
-	error = walk_tree(repo, t, path, one_side_entry, &side);
-	git_tree_free(t);
-	return error;
-}
-
-static int
-report_entry(cs_repo *repo, const git_tree_entry *e, pathbuf *path,
-	     int deleted, cs_repo_diff_cb cb, void *payload)
-{
 	cs_oid id;
 
-	if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
-		return report_subtree(repo, git_tree_entry_id(e), path, deleted,
-				      cb, payload);
-	from_git(&id, git_tree_entry_id(e));
-	return one_side_entry(path->buf, &id,
-			      (unsigned)git_tree_entry_filemode_raw(e),
-			      &(one_side){cb, payload, deleted});
-}
+	memcpy(id.id, e->id, CS_OID_RAWSZ);
+	if (raw_is_tree(e)) {
+		raw_tree t;
+		int error = raw_tree_read(&t, repo, &id, path->buf);
 
-static int diff_trees(cs_repo *repo, git_tree *a, git_tree *b, pathbuf *path,
-		      cs_repo_diff_cb cb, void *payload);
-
-static int
-entry_ptr_cmp(const void *a, const void *b)
-{
-	return strcmp(git_tree_entry_name(*(const git_tree_entry *const *)a),
-		      git_tree_entry_name(*(const git_tree_entry *const *)b));
-}
-
-static int
-diff_entry(cs_repo *repo, const git_tree_entry *old, const git_tree_entry *new,
-	   pathbuf *path, cs_repo_diff_cb cb, void *payload)
-{
-	int old_tree = git_tree_entry_type(old) == GIT_OBJECT_TREE;
-	int new_tree = git_tree_entry_type(new) == GIT_OBJECT_TREE;
-	int error;
-
-	if (git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(new)) &&
-	    git_tree_entry_filemode_raw(old) ==
-		    git_tree_entry_filemode_raw(new))
-		return 0;
-	if (old_tree && new_tree) {
-		git_tree *a = NULL, *b = NULL;
-		int rc;
-
-		if ((rc = git_tree_lookup(&a, repo->git,
-					  git_tree_entry_id(old))) < 0 ||
-		    (rc = git_tree_lookup(&b, repo->git,
-					  git_tree_entry_id(new))) < 0) {
-			git_tree_free(a);
-			return git_fail(rc, path->buf);
-		}
-		error = diff_trees(repo, a, b, path, cb, payload);
-		git_tree_free(a);
-		git_tree_free(b);
+		if (error == 0)
+			error = walk_tree(repo, &t, path, one_side_entry,
+					  &side);
+		raw_tree_free(&t);
 		return error;
 	}
-	if (old_tree || new_tree) {
+	return one_side_entry(path->buf, &id, e->mode, &side);
+}
+
+static int diff_trees(cs_repo *repo, const raw_tree *a, const raw_tree *b,
+		      pathbuf *path, cs_repo_diff_cb cb, void *payload);
+
+static int
+diff_entry(cs_repo *repo, const raw_entry *old, const raw_entry *new,
+	   pathbuf *path, cs_repo_diff_cb cb, void *payload)
+{
+	cs_oid a, b;
+	int error;
+
+	if (memcmp(old->id, new->id, CS_OID_RAWSZ) == 0 &&
+	    old->mode == new->mode)
+		return 0;
+	memcpy(a.id, old->id, CS_OID_RAWSZ);
+	memcpy(b.id, new->id, CS_OID_RAWSZ);
+	if (raw_is_tree(old) && raw_is_tree(new)) {
+		raw_tree ta, tb;
+
+		if ((error = raw_tree_read(&ta, repo, &a, path->buf)) < 0)
+			return error;
+		if ((error = raw_tree_read(&tb, repo, &b, path->buf)) == 0)
+			error = diff_trees(repo, &ta, &tb, path, cb, payload);
+		raw_tree_free(&ta);
+		raw_tree_free(&tb);
+		return error;
+	}
+	if (raw_is_tree(old) || raw_is_tree(new)) {
 		if ((error = report_entry(repo, old, path, 1, cb, payload)))
 			return error;
 		return report_entry(repo, new, path, 0, cb, payload);
 	}
-	{
-		cs_oid a, b;
-		cs_tree_change change;
-
-		from_git(&a, git_tree_entry_id(old));
-		from_git(&b, git_tree_entry_id(new));
-		change.path = path->buf;
-		change.old_id = &a;
-		change.new_id = &b;
-		change.old_mode = (unsigned)git_tree_entry_filemode_raw(old);
-		change.new_mode = (unsigned)git_tree_entry_filemode_raw(new);
-		return cb(&change, payload);
-	}
+	return cb(&(cs_tree_change){path->buf, &a, &b, old->mode, new->mode},
+		  payload);
 }
 
-/* Entries of a tree (or none) by name, in strcmp order. */
 static int
-sorted_entries(const git_tree_entry ***out, size_t *count, git_tree *t)
+raw_entry_cmp(const void *a, const void *b)
 {
-	size_t n = t ? git_tree_entrycount(t) : 0;
-	const git_tree_entry **list = calloc(n + 1, sizeof(*list));
-
-	*out = NULL;
-	*count = 0;
-	if (list == NULL)
-		return cs_error_set(CS_ERROR, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		list[i] = git_tree_entry_byindex(t, i);
-	/* git's order differs from strcmp's only where a folder's name is
-	 * the start of another name: most trees are in order already. */
-	for (size_t i = 1; i < n; i++)
-		if (entry_ptr_cmp(&list[i - 1], &list[i]) > 0) {
-			qsort(list, n, sizeof(*list), entry_ptr_cmp);
-			break;
-		}
-	*out = list;
-	*count = n;
-	return 0;
+	return strcmp(((const raw_entry *)a)->name,
+		      ((const raw_entry *)b)->name);
 }
 
-/* Both trees walked together in name order: changes come in path order. */
+/* Entries by name in strcmp order.  git's order differs from it only where
+ * a folder's name is the start of another name: most trees are in order
+ * already. */
+static void
+raw_tree_sort(raw_tree *t)
+{
+	for (size_t i = 1; i < t->count; i++)
+		if (strcmp(t->items[i - 1].name, t->items[i].name) > 0) {
+			qsort(t->items, t->count, sizeof(*t->items),
+			      raw_entry_cmp);
+			return;
+		}
+}
+
+/* Both trees walked together in name order: changes come in path order.
+ * `a` may be empty (no old tree). */
 static int
-diff_trees(cs_repo *repo, git_tree *a, git_tree *b, pathbuf *path,
+diff_trees(cs_repo *repo, const raw_tree *a, const raw_tree *b, pathbuf *path,
 	   cs_repo_diff_cb cb, void *payload)
 {
-	const git_tree_entry **la = NULL, **lb = NULL;
-	size_t na = 0, nb = 0, i = 0, j = 0;
-	int error;
+	raw_tree sa = *a, sb = *b;
+	size_t i = 0, j = 0;
+	int error = 0;
 
-	if ((error = sorted_entries(&la, &na, a)) < 0 ||
-	    (error = sorted_entries(&lb, &nb, b)) < 0)
-		goto done;
-	while (error == 0 && (i < na || j < nb)) {
-		const git_tree_entry *old = i < na ? la[i] : NULL;
-		const git_tree_entry *new = j < nb ? lb[j] : NULL;
-		int c = !old ? 1 : !new ? -1
-					: strcmp(git_tree_entry_name(old),
-						 git_tree_entry_name(new));
+	/* Sorted copies of the entry lists when a tree is out of order. */
+	sa.items = NULL;
+	sb.items = NULL;
+	if ((a->count && (sa.items = malloc(a->count * sizeof(*sa.items))) ==
+				 NULL) ||
+	    (b->count && (sb.items = malloc(b->count * sizeof(*sb.items))) ==
+				 NULL)) {
+		free(sa.items);
+		return cs_error_set(CS_ERROR, "out of memory");
+	}
+	if (a->count)
+		memcpy(sa.items, a->items, a->count * sizeof(*sa.items));
+	if (b->count)
+		memcpy(sb.items, b->items, b->count * sizeof(*sb.items));
+	raw_tree_sort(&sa);
+	raw_tree_sort(&sb);
+	while (error == 0 && (i < sa.count || j < sb.count)) {
+		const raw_entry *old = i < sa.count ? &sa.items[i] : NULL;
+		const raw_entry *new = j < sb.count ? &sb.items[j] : NULL;
+		int c = !old ? 1 : !new ? -1 : strcmp(old->name, new->name);
 		size_t saved;
 
-		if ((error = path_push(path,
-				       git_tree_entry_name(c <= 0 ? old : new),
+		if ((error = path_push(path, (c <= 0 ? old : new)->name,
 				       &saved)))
 			break;
 		if (c == 0)
@@ -769,9 +903,8 @@ diff_trees(cs_repo *repo, git_tree *a, git_tree *b, pathbuf *path,
 		i += c <= 0;
 		j += c >= 0;
 	}
-done:
-	free(la);
-	free(lb);
+	free(sa.items);
+	free(sb.items);
 	return error;
 }
 
@@ -779,21 +912,21 @@ int
 cs_repo_diff(cs_repo *repo, const cs_oid *old_tree, const cs_oid *new_tree,
 	     cs_repo_diff_cb cb, void *payload)
 {
-	git_tree *a = NULL, *b = NULL;
+	raw_tree a = {0}, b = {0};
 	pathbuf path = {0};
 	int error;
 
-	if (old_tree && (error = tree_lookup(&a, repo, old_tree)) < 0)
+	if (old_tree && (error = raw_tree_read(&a, repo, old_tree, "tree")) < 0)
 		return error;
-	if ((error = tree_lookup(&b, repo, new_tree)) < 0)
+	if ((error = raw_tree_read(&b, repo, new_tree, "tree")) < 0)
 		goto done;
 	if ((error = path_push(&path, "", &(size_t){0})) < 0)
 		goto done;
 	path.len = 0;
-	error = diff_trees(repo, a, b, &path, cb, payload);
+	error = diff_trees(repo, &a, &b, &path, cb, payload);
 done:
-	git_tree_free(a);
-	git_tree_free(b);
+	raw_tree_free(&a);
+	raw_tree_free(&b);
 	free(path.buf);
 	return error;
 }

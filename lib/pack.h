@@ -1,0 +1,60 @@
+/*
+ * cartosync — reading objects straight from a store's pack files.
+ *
+ * Verification reads every tree and file of a history once or twice, and
+ * libgit2's general object reading is built for any access pattern: one
+ * lock around the pack windows for all threads, delta chains rebuilt from
+ * their base for each object it does not hold.  A pack reader maps the
+ * packs of one object directory (and of the directories it borrows from,
+ * objects/info/alternates) read-only, and keeps the objects it rebuilt in
+ * a cache of its own, so that one thread reading a history in order
+ * rebuilds each delta chain about once.  It is for one thread: each holder
+ * of a cs_repo has its own.
+ *
+ * It reads the pack format (git's Documentation/gitformat-pack.txt: index
+ * version 2, pack versions 2 and 3, offset and reference deltas) and
+ * checks every offset and size against the files and every zlib stream's
+ * checksum, so a damaged pack gives an error, never a read outside them.
+ * Like libgit2 here (GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION is off, see
+ * repo.c) and git, it does not hash objects again on each read: they were
+ * hashed when they entered the store.  It does not read loose objects:
+ * for those, and for any object it does not find, the caller asks libgit2.
+ * Internal to lib/.
+ */
+#ifndef CARTOSYNC_PACK_H
+#define CARTOSYNC_PACK_H
+
+#include <stddef.h>
+
+#include "cartosync/oid.h"
+
+/* Object types as the pack format numbers them. */
+#define CS_PACK_COMMIT 1
+#define CS_PACK_TREE 2
+#define CS_PACK_BLOB 3
+#define CS_PACK_TAG 4
+
+typedef struct cs_pack_reader cs_pack_reader;
+
+/* A reader of the packs in `objects` (a store's objects/ directory).
+ * A directory without packs gives a reader that finds nothing. */
+int cs_pack_reader_open(cs_pack_reader **out, const char *objects);
+
+void cs_pack_reader_free(cs_pack_reader *r);
+
+/*
+ * The type and size of object `id` without rebuilding it (a delta's size
+ * is at the start of its data).  CS_ENOTFOUND when no pack holds it.
+ */
+int cs_pack_header(cs_pack_reader *r, const cs_oid *id, int *type,
+		   size_t *size);
+
+/*
+ * Object `id`: its type and a malloc'd copy of its contents (NUL-terminated
+ * after `*len` bytes).  CS_ENOTFOUND when no pack holds it; CS_EINVALID
+ * when its pack is damaged.
+ */
+int cs_pack_read(cs_pack_reader *r, const cs_oid *id, int *type, char **data,
+		 size_t *len);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * cartosync — reading objects from pack files (lib/pack.h), against stock
+ * git: every object of packs that git wrote (offset deltas, reference
+ * deltas, 64-bit offsets, borrowed through alternates) reads back with the
+ * type, size and contents whose hash is its id; damaged packs give errors
+ * and no read outside the files (the sanitizer build checks that).
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "cartosync/error.h"
+#include "cartosync/oid.h"
+#include "pack.h"
+
+static char dir[64];
+
+static void
+run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ck_assert_msg(system(cmd) == 0, "failed: %s", cmd);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/cs-test-pack-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	run("rm -rf '%s'", dir);
+}
+
+/*
+ * A history for git to delta: 120 commits over 40 files in nested folders,
+ * each commit changing three files a little, in one fast-import stream.
+ */
+static void
+make_history(const char *repo)
+{
+	char path[256];
+	FILE *f;
+
+	run("git init -q --bare '%s'", repo);
+	snprintf(path, sizeof(path), "%s/stream", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	for (int c = 0; c < 120; c++) {
+		fprintf(f, "commit refs/heads/main\n"
+			   "committer t <t@example.org> %d +0000\n"
+			   "data 8\ncommit %d\n",
+			c + 1000000000, c % 10);
+		for (int k = 0; k < (c == 0 ? 40 : 3); k++) {
+			int file = c == 0 ? k : (c * 7 + k * 13) % 40;
+			char body[4096];
+			int n = 0;
+
+			for (int line = 0; line < 60; line++)
+				n += snprintf(body + n, sizeof(body) - (size_t)n,
+					      "file %d line %d: %s\n", file,
+					      line,
+					      line == c % 60 ? "changed"
+							     : "the same");
+			n += snprintf(body + n, sizeof(body) - (size_t)n,
+				      "version %d\n", c);
+			fprintf(f, "M 100644 inline records/o%d/t%d/%02x/f%d.json\n"
+				   "data %d\n%s\n",
+				file % 3, file % 4, file, file, n, body);
+		}
+	}
+	fclose(f);
+	run("git -C '%s' fast-import --quiet < '%s'", repo, path);
+}
+
+/* The id of a git object of `type` with these contents. */
+static void
+object_id(cs_oid *out, int type, const char *data, size_t len)
+{
+	static const char *const names[] = {"", "commit", "tree", "blob",
+					    "tag"};
+	char head[32];
+	int n = snprintf(head, sizeof(head), "%s %zu", names[type], len);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned mdlen = 0;
+
+	ck_assert(EVP_DigestInit_ex(md, EVP_sha1(), NULL));
+	ck_assert(EVP_DigestUpdate(md, head, (size_t)n + 1));
+	ck_assert(EVP_DigestUpdate(md, data, len));
+	ck_assert(EVP_DigestFinal_ex(md, out->id, &mdlen));
+	ck_assert_uint_eq(mdlen, 20);
+	EVP_MD_CTX_free(md);
+}
+
+static int
+type_number(const char *name)
+{
+	return strcmp(name, "commit") == 0 ? CS_PACK_COMMIT
+	       : strcmp(name, "tree") == 0 ? CS_PACK_TREE
+	       : strcmp(name, "blob") == 0 ? CS_PACK_BLOB
+	       : strcmp(name, "tag") == 0  ? CS_PACK_TAG
+					   : -1;
+}
+
+/*
+ * Read every object git lists in `repo` through a reader of `objects`:
+ * the same type and size, contents that hash to the id.  `damaged` allows
+ * errors instead (never anything else).  Returns how many read.
+ */
+static int
+read_all(const char *repo, const char *objects, int damaged)
+{
+	char cmd[512], line[256], hex[64], type[16];
+	size_t size;
+	cs_pack_reader *r;
+	FILE *list;
+	int n = 0, errors = 0;
+
+	ck_assert_msg(cs_pack_reader_open(&r, objects) == 0, "%s",
+		      cs_error_last());
+	/* Listed first: git would not list a damaged pack's objects. */
+	snprintf(cmd, sizeof(cmd),
+		 "test -f '%s/list' || git -C '%s' cat-file "
+		 "--batch-all-objects --batch-check > '%s/list'; cat '%s/list'",
+		 dir, repo, dir, dir);
+	list = popen(cmd, "r");
+	ck_assert_ptr_nonnull(list);
+	while (fgets(line, sizeof(line), list)) {
+		cs_oid id, again;
+		char *data = NULL;
+		size_t len = 0, hsize = 0;
+		int t = 0, ht = 0, rc;
+
+		ck_assert_int_eq(sscanf(line, "%63s %15s %zu", hex, type, &size),
+				 3);
+		ck_assert_int_eq(cs_oid_parse(&id, hex, strlen(hex)), 0);
+		rc = cs_pack_header(r, &id, &ht, &hsize);
+		if (damaged && rc < 0) {
+			ck_assert(rc == CS_EINVALID || rc == CS_ENOTFOUND);
+		} else {
+			ck_assert_msg(rc == 0, "%s: %s", hex, cs_error_last());
+			if (!damaged) {
+				ck_assert_int_eq(ht, type_number(type));
+				ck_assert_uint_eq(hsize, size);
+			}
+		}
+		rc = cs_pack_read(r, &id, &t, &data, &len);
+		if (damaged && rc < 0) {
+			ck_assert_msg(rc == CS_EINVALID || rc == CS_ENOTFOUND,
+				      "%s: %d %s", hex, rc, cs_error_last());
+			ck_assert_ptr_null(data);
+			if (rc == CS_EINVALID)
+				ck_assert_msg(strstr(cs_error_last(),
+						     "is damaged") != NULL,
+					      "%s", cs_error_last());
+			errors++;
+			continue;
+		}
+		ck_assert_msg(rc == 0, "%s: %s", hex, cs_error_last());
+		ck_assert_ptr_nonnull(data);
+		ck_assert_int_eq(data[len], '\0');
+		if (!damaged) {
+			ck_assert_int_eq(t, type_number(type));
+			ck_assert_uint_eq(len, size);
+			object_id(&again, t, data, len);
+			ck_assert_msg(cs_oid_cmp(&again, &id) == 0,
+				      "%s: contents do not match", hex);
+		}
+		free(data);
+		n++;
+	}
+	ck_assert_int_eq(pclose(list), 0);
+	cs_pack_reader_free(r);
+	return damaged ? errors : n;
+}
+
+/* How many objects of the packs of `repo` are deltas. */
+static int
+deltas(const char *repo)
+{
+	char cmd[512], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "for i in '%s'/objects/pack/*.idx; do git verify-pack -v "
+		 "\"$i\"; done",
+		 repo);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		char a[64], b[16];
+		unsigned long x, y, z, depth;
+
+		n += sscanf(line, "%63s %15s %lu %lu %lu %lu", a, b, &x, &y, &z,
+			    &depth) == 6;
+	}
+	pclose(f);
+	return n;
+}
+
+START_TEST(test_offset_deltas)
+{
+	char repo[128], objects[160];
+
+	snprintf(repo, sizeof(repo), "%s/r", dir);
+	snprintf(objects, sizeof(objects), "%s/objects", repo);
+	make_history(repo);
+	run("git -C '%s' repack -adfq --depth=50 --window=50", repo);
+	ck_assert_int_ge(deltas(repo), 200);
+	/* 120 commits, their trees, the files' versions. */
+	ck_assert_int_ge(read_all(repo, objects, 0), 120 + 400 + 400);
+}
+END_TEST
+
+START_TEST(test_reference_deltas)
+{
+	char repo[128], objects[160];
+
+	snprintf(repo, sizeof(repo), "%s/r", dir);
+	snprintf(objects, sizeof(objects), "%s/objects", repo);
+	make_history(repo);
+	run("git -C '%s' -c repack.useDeltaBaseOffset=false repack -adfq",
+	    repo);
+	ck_assert_int_ge(deltas(repo), 200);
+	ck_assert_int_ge(read_all(repo, objects, 0), 900);
+}
+END_TEST
+
+/* An index that gives every object past the first 64 bytes a 64-bit
+ * offset, and two packs at once. */
+START_TEST(test_large_offsets_two_packs)
+{
+	char repo[128], objects[160];
+
+	snprintf(repo, sizeof(repo), "%s/r", dir);
+	snprintf(objects, sizeof(objects), "%s/objects", repo);
+	make_history(repo);
+	run("git -C '%s' repack -adfq && cd '%s'/objects/pack && for p in "
+	    "*.pack; do rm \"${p%%.pack}.idx\" && git index-pack "
+	    "--index-version=2,64 \"$p\" >/dev/null; done",
+	    repo, repo);
+	/* fast-import writes a pack of its own. */
+	run("printf 'commit refs/heads/main\\ncommitter t <t@example.org> "
+	    "1100000000 +0000\\ndata 4\\nmore\\nfrom refs/heads/main^0\\n"
+	    "M 100644 inline extra.json\\ndata 6\\nextra\\n\\n' | "
+	    "git -C '%s' -c fastimport.unpackLimit=0 fast-import --quiet && test $(ls '%s'/objects/pack/"
+	    "*.pack | wc -l) = 2",
+	    repo, repo);
+	ck_assert_int_ge(read_all(repo, objects, 0), 900);
+}
+END_TEST
+
+/* A store that borrows another's objects (a staging store) finds them;
+ * loose objects and unknown ids are left to the caller. */
+START_TEST(test_alternates_and_misses)
+{
+	char repo[128], other[128], objects[160], path[256];
+	cs_pack_reader *r;
+	cs_oid id;
+	char *data = (char *)"x";
+	size_t len;
+	int type;
+	FILE *f;
+
+	snprintf(repo, sizeof(repo), "%s/r", dir);
+	snprintf(other, sizeof(other), "%s/staging", dir);
+	make_history(repo);
+	run("git -C '%s' repack -adq", repo);
+	run("git init -q --bare '%s'", other);
+	snprintf(path, sizeof(path), "%s/objects/info/alternates", other);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "# a comment\n%s/objects\n", repo);
+	fclose(f);
+	snprintf(objects, sizeof(objects), "%s/objects", other);
+	ck_assert_int_ge(read_all(repo, objects, 0), 900);
+
+	ck_assert_int_eq(cs_pack_reader_open(&r, objects), 0);
+	ck_assert_int_eq(cs_oid_parse(&id, "0123456789abcdef0123456789abcdef"
+					   "01234567",
+				      40),
+			 0);
+	ck_assert_int_eq(cs_pack_read(r, &id, &type, &data, &len),
+			 CS_ENOTFOUND);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(cs_pack_header(r, &id, &type, &len), CS_ENOTFOUND);
+	cs_pack_reader_free(r);
+
+	/* No packs at all. */
+	snprintf(objects, sizeof(objects), "%s/nothing", dir);
+	ck_assert_int_eq(cs_pack_reader_open(&r, objects), 0);
+	ck_assert_int_eq(cs_pack_read(r, &id, &type, &data, &len),
+			 CS_ENOTFOUND);
+	cs_pack_reader_free(r);
+}
+END_TEST
+
+/*
+ * Damage: bytes of the pack's data overwritten at spread places, and the
+ * pack cut short.  Every read is then an error that says the pack is
+ * damaged, or a read; never a crash or a read outside the files.
+ */
+START_TEST(test_damaged_packs)
+{
+	char repo[128], objects[160], pack[512];
+	struct stat st;
+	FILE *p;
+	int errors = 0;
+
+	snprintf(repo, sizeof(repo), "%s/r", dir);
+	snprintf(objects, sizeof(objects), "%s/objects", repo);
+	make_history(repo);
+	run("git -C '%s' repack -adfq --depth=50", repo);
+	snprintf(pack, sizeof(pack), "ls '%s'/objects/pack/*.pack", repo);
+	p = popen(pack, "r");
+	ck_assert_ptr_nonnull(fgets(pack, sizeof(pack), p));
+	pclose(p);
+	pack[strcspn(pack, "\n")] = '\0';
+	ck_assert_int_eq(stat(pack, &st), 0);
+	run("chmod u+w '%s' && cp '%s' '%s/pack.orig'", pack, pack, dir);
+	ck_assert_int_ge(read_all(repo, objects, 0), 900);
+
+	for (int round = 0; round < 12; round++) {
+		FILE *f = fopen(pack, "r+");
+		long at = 12 + (long)round * (st.st_size - 40) / 12 + round * 7;
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+		for (int k = 0; k < 24; k++)
+			fputc((round * 37 + k * 101) & 0xff, f);
+		fclose(f);
+		errors += read_all(repo, objects, 1);
+		run("cp '%s/pack.orig' '%s'", dir, pack);
+	}
+	ck_assert_int_ge(errors, 12);
+
+	/* Cut: the index still lists objects past the end. */
+	ck_assert_int_eq(truncate(pack, st.st_size / 2), 0);
+	ck_assert_int_ge(read_all(repo, objects, 1), 100);
+}
+END_TEST
+
+static Suite *
+pack_suite(void)
+{
+	Suite *s = suite_create("pack");
+	TCase *tc = tcase_create("pack");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_offset_deltas);
+	tcase_add_test(tc, test_reference_deltas);
+	tcase_add_test(tc, test_large_offsets_two_packs);
+	tcase_add_test(tc, test_alternates_and_misses);
+	tcase_add_test(tc, test_damaged_packs);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(pack_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
