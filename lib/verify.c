@@ -290,8 +290,16 @@ pass_signatures(vctx *v, unsigned threads)
 			}
 		}
 		for (unsigned t = 0; t < threads; t++) {
-			jobs[t] = (sig_job){v->commits + base, raw, len, t,
-					    count, threads, &workers[t]};
+			/* Each thread a run of consecutive commits: the
+			 * trees a commit shares with its parent are then in
+			 * the thread's own pack cache (pack.h). */
+			jobs[t] = (sig_job){v->commits + base,
+					    raw,
+					    len,
+					    count * t / threads,
+					    count * (t + 1) / threads,
+					    1,
+					    &workers[t]};
 			if (t > 0 &&
 			    pthread_create(&tid[t], NULL, sig_worker,
 					   &jobs[t]) == 0)
