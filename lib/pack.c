@@ -403,7 +403,8 @@ delta_size(const uint8_t **p, const uint8_t *end, size_t *out)
 /* `delta` applied to `base`: a new malloc'd object. */
 static int
 delta_apply(const pack_file *p, const char *base, size_t base_len,
-	    const uint8_t *delta, size_t delta_len, char **out, size_t *len)
+	    const uint8_t *delta, size_t delta_len, size_t max, char **out,
+	    size_t *len)
 {
 	const uint8_t *d = delta, *end = delta + delta_len;
 	size_t want_base, size, at = 0;
@@ -412,6 +413,10 @@ delta_apply(const pack_file *p, const char *base, size_t base_len,
 	if (delta_size(&d, end, &want_base) < 0 ||
 	    delta_size(&d, end, &size) < 0 || want_base != base_len)
 		return damaged(p, "a delta does not fit its base");
+	if (size > max) {
+		*len = size;
+		return CS_ELIMIT;
+	}
 	if ((res = malloc(size + 1)) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 	while (d < end) {
@@ -502,8 +507,8 @@ cache_put(cs_pack_reader *r, uint32_t pack, uint64_t offset, int type,
  * the caller (*owned) or borrowed from the cache until the next call.
  */
 static int
-object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, int *type,
-	  const char **data, size_t *len, int *owned)
+object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, size_t max,
+	  int *type, const char **data, size_t *len, int *owned)
 {
 	const pack_file *p = &r->packs[pack];
 	uint64_t chain[64], *deltas = chain;
@@ -517,6 +522,11 @@ object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, int *type,
 	/* Down the chain to a full object or one in the cache. */
 	for (uint64_t at = offset;;) {
 		if ((hit = cache_get(r, pack, at)) != NULL) {
+			if (at == offset && hit->len > max) {
+				*len = hit->len;
+				error = CS_ELIMIT;
+				goto done;
+			}
 			base = hit->data;
 			base_len = hit->len;
 			base_type = hit->type;
@@ -525,6 +535,11 @@ object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, int *type,
 		if ((error = entry_parse(r, pack, at, &e)) < 0)
 			goto done;
 		if (e.type != OFS_DELTA && e.type != REF_DELTA) {
+			if (at == offset && e.size > max) {
+				*len = e.size;
+				error = CS_ELIMIT;
+				goto done;
+			}
 			if ((base = malloc(e.size + 1)) == NULL) {
 				error = cs_error_set(CS_ERROR, "out of memory");
 				goto done;
@@ -576,8 +591,12 @@ object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, int *type,
 		}
 		if ((error = inflate_at(r, pack, &e, buf, e.size)) < 0 ||
 		    (error = delta_apply(p, base, base_len, (uint8_t *)buf,
-					 e.size, &res, &res_len)) < 0)
+					 e.size, n == 0 ? max : SIZE_MAX, &res,
+					 &res_len)) < 0) {
+			if (error == CS_ELIMIT)
+				*len = res_len;
 			goto done;
+		}
 		free(buf);
 		buf = NULL;
 		if (base_owned)
@@ -585,7 +604,10 @@ object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, int *type,
 		base = res;
 		base_len = res_len;
 		base_owned = 1;
-		if (cache_put(r, pack, at, base_type, base, base_len))
+		/* The object asked for is kept if it is a tree: files
+		 * are read once, trees again by the next commit's diff. */
+		if ((at != offset || base_type == CS_PACK_TREE) &&
+		    cache_put(r, pack, at, base_type, base, base_len))
 			base_owned = 0;
 	}
 	*type = base_type;
@@ -604,8 +626,8 @@ done:
 
 
 int
-cs_pack_read(cs_pack_reader *r, const cs_oid *id, int *type, char **data,
-	     size_t *len)
+cs_pack_read(cs_pack_reader *r, const cs_oid *id, size_t max, int *type,
+	     char **data, size_t *len)
 {
 	const char *obj;
 	uint32_t pack;
@@ -615,8 +637,15 @@ cs_pack_read(cs_pack_reader *r, const cs_oid *id, int *type, char **data,
 	*data = NULL;
 	if (find(r, id, &pack, &offset) < 0)
 		return CS_ENOTFOUND;
-	if ((error = object_at(r, pack, offset, type, &obj, len, &owned)) < 0)
+	if ((error = object_at(r, pack, offset, max, type, &obj, len,
+			       &owned)) < 0) {
+		if (error == CS_ELIMIT)
+			cs_error_set(CS_ELIMIT,
+				     "object is %zu bytes, over the limit of"
+				     " %zu",
+				     *len, max);
 		return error;
+	}
 	if (owned) {
 		*data = (char *)obj;
 		return 0;
@@ -626,59 +655,4 @@ cs_pack_read(cs_pack_reader *r, const cs_oid *id, int *type, char **data,
 	memcpy(*data, obj, *len);
 	(*data)[*len] = '\0';
 	return 0;
-}
-
-int
-cs_pack_header(cs_pack_reader *r, const cs_oid *id, int *type, size_t *size)
-{
-	uint32_t pack;
-	uint64_t offset, at;
-	const cache_slot *hit;
-	entry e, first;
-	char *delta;
-	const uint8_t *d;
-	size_t base_size;
-	int error;
-
-	if (find(r, id, &pack, &offset) < 0)
-		return CS_ENOTFOUND;
-	if ((hit = cache_get(r, pack, offset)) != NULL) {
-		*type = hit->type;
-		*size = hit->len;
-		return 0;
-	}
-	if ((error = entry_parse(r, pack, offset, &first)) < 0)
-		return error;
-	/* The type is the chain's base's. */
-	e = first;
-	for (size_t n = 0; e.type == OFS_DELTA || e.type == REF_DELTA; n++) {
-		at = e.base;
-		if (n == CHAIN_MAX)
-			return damaged(&r->packs[pack],
-				       "a delta chain is too long");
-		if ((hit = cache_get(r, pack, at)) != NULL) {
-			e.type = hit->type;
-			break;
-		}
-		if ((error = entry_parse(r, pack, at, &e)) < 0)
-			return error;
-	}
-	*type = e.type;
-	if (first.type != OFS_DELTA && first.type != REF_DELTA) {
-		*size = first.size;
-		return 0;
-	}
-	/* A delta's data starts with the base's size and the result's. */
-	if ((delta = malloc(first.size + 1)) == NULL)
-		return cs_error_set(CS_ERROR, "out of memory");
-	d = (const uint8_t *)delta;
-	if ((error = inflate_at(r, pack, &first, delta, first.size)) < 0 ||
-	    delta_size(&d, (const uint8_t *)delta + first.size, &base_size) <
-		    0 ||
-	    delta_size(&d, (const uint8_t *)delta + first.size, size) < 0)
-		error = error ? error
-			      : damaged(&r->packs[pack],
-					"a delta's header is cut");
-	free(delta);
-	return error;
 }

@@ -43,18 +43,12 @@ int cs_pack_reader_open(cs_pack_reader **out, const char *objects);
 void cs_pack_reader_free(cs_pack_reader *r);
 
 /*
- * The type and size of object `id` without rebuilding it (a delta's size
- * is at the start of its data).  CS_ENOTFOUND when no pack holds it.
- */
-int cs_pack_header(cs_pack_reader *r, const cs_oid *id, int *type,
-		   size_t *size);
-
-/*
  * Object `id`: its type and a malloc'd copy of its contents (NUL-terminated
  * after `*len` bytes).  CS_ENOTFOUND when no pack holds it; CS_EINVALID
- * when its pack is damaged.
+ * when its pack is damaged; CS_ELIMIT, with its size in *len, when it is
+ * larger than `max` (known before it is inflated).
  */
-int cs_pack_read(cs_pack_reader *r, const cs_oid *id, int *type, char **data,
-		 size_t *len);
+int cs_pack_read(cs_pack_reader *r, const cs_oid *id, size_t max, int *type,
+		 char **data, size_t *len);
 
 #endif

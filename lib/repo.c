@@ -326,36 +326,10 @@ pack_reader(cs_repo *repo, int missed)
 	return repo->packs;
 }
 
-static int
-object_header(cs_repo *repo, const cs_oid *id, int *type, size_t *size,
-	      const char *what)
-{
-	cs_pack_reader *r = pack_reader(repo, 0);
-	git_odb *odb = NULL;
-	git_object_t t;
-	git_oid gid;
-	int rc, error;
-
-	if (r && (error = cs_pack_header(r, id, type, size)) != CS_ENOTFOUND)
-		return error ? cs_error_prefix(error, "%s", what) : 0;
-	if (r && (r = pack_reader(repo, 1)) != NULL &&
-	    (error = cs_pack_header(r, id, type, size)) != CS_ENOTFOUND)
-		return error ? cs_error_prefix(error, "%s", what) : 0;
-	to_git(&gid, id);
-	if ((rc = git_repository_odb(&odb, repo->git)) < 0)
-		return git_fail(rc, "object database");
-	rc = git_odb_read_header(size, &t, odb, &gid);
-	git_odb_free(odb);
-	if (rc < 0)
-		return git_fail(rc, what);
-	*type = (int)t;
-	return 0;
-}
-
 /* A malloc'd copy of object `id`, NUL-terminated after *len bytes. */
 static int
-object_read(cs_repo *repo, const cs_oid *id, int *type, char **data,
-	    size_t *len, const char *what)
+object_read(cs_repo *repo, const cs_oid *id, size_t max, int *type,
+	    char **data, size_t *len, const char *what)
 {
 	cs_pack_reader *r = pack_reader(repo, 0);
 	git_odb *odb = NULL;
@@ -363,21 +337,41 @@ object_read(cs_repo *repo, const cs_oid *id, int *type, char **data,
 	git_oid gid;
 	int rc, error;
 
-	if (r && (error = cs_pack_read(r, id, type, data, len)) != CS_ENOTFOUND)
+	if (r && (error = cs_pack_read(r, id, max, type, data, len)) !=
+			 CS_ENOTFOUND)
 		return error ? cs_error_prefix(error, "%s", what) : 0;
 	if (r && (r = pack_reader(repo, 1)) != NULL &&
-	    (error = cs_pack_read(r, id, type, data, len)) != CS_ENOTFOUND)
+	    (error = cs_pack_read(r, id, max, type, data, len)) !=
+		    CS_ENOTFOUND)
 		return error ? cs_error_prefix(error, "%s", what) : 0;
 	to_git(&gid, id);
 	if ((rc = git_repository_odb(&odb, repo->git)) < 0)
 		return git_fail(rc, "object database");
+	/* The size from the header before the object is inflated. */
+	if (max != SIZE_MAX) {
+		git_object_t t;
+
+		if ((rc = git_odb_read_header(len, &t, odb, &gid)) < 0) {
+			git_odb_free(odb);
+			return git_fail(rc, what);
+		}
+		if (*len > max) {
+			git_odb_free(odb);
+			return CS_ELIMIT;
+		}
+	}
 	if ((rc = git_odb_read(&obj, odb, &gid)) < 0) {
 		git_odb_free(odb);
 		return git_fail(rc, what);
 	}
 	*type = (int)git_odb_object_type(obj);
 	*len = git_odb_object_size(obj);
-	if ((*data = malloc(*len + 1)) == NULL) {
+	if (*len > max) {
+		error = cs_error_set(CS_ELIMIT,
+				     "%s: object is %zu bytes, over the limit"
+				     " of %zu",
+				     what, *len, max);
+	} else if ((*data = malloc(*len + 1)) == NULL) {
 		error = cs_error_set(CS_ERROR, "out of memory");
 	} else {
 		memcpy(*data, git_odb_object_data(obj), *len);
@@ -393,20 +387,15 @@ int
 cs_repo_read_blob(char **out, size_t *outlen, cs_repo *repo,
 		  const cs_oid *id, size_t max)
 {
-	size_t size;
 	int type, error;
 
 	*out = NULL;
-	/* Check the size from the header before inflating the object. */
-	if ((error = object_header(repo, id, &type, &size, "blob")) < 0)
-		return error;
-	if (type != GIT_OBJECT_BLOB)
-		return cs_error_set(CS_EINVALID, "object is not a file");
-	if (size > max)
+	error = object_read(repo, id, max, &type, out, outlen, "blob");
+	if (error == CS_ELIMIT)
 		return cs_error_set(CS_ELIMIT,
 				    "file is %zu bytes, over the limit of %zu",
-				    size, max);
-	if ((error = object_read(repo, id, &type, out, outlen, "blob")) < 0)
+				    *outlen, max);
+	if (error < 0)
 		return error;
 	if (type != GIT_OBJECT_BLOB) {
 		free(*out);
@@ -545,7 +534,8 @@ raw_tree_read(raw_tree *t, cs_repo *repo, const cs_oid *id, const char *what)
 	int type, error;
 
 	memset(t, 0, sizeof(*t));
-	if ((error = object_read(repo, id, &type, &t->data, &len, what)) < 0)
+	if ((error = object_read(repo, id, SIZE_MAX, &type, &t->data, &len,
+				 what)) < 0)
 		return error;
 	if (type != GIT_OBJECT_TREE) {
 		raw_tree_free(t);

@@ -2,7 +2,8 @@
  * cartosync — reading objects from pack files (lib/pack.h), against stock
  * git: every object of packs that git wrote (offset deltas, reference
  * deltas, 64-bit offsets, borrowed through alternates) reads back with the
- * type, size and contents whose hash is its id; damaged packs give errors
+ * type, size and contents whose hash is its id, and is refused over a size
+ * limit before it is rebuilt; damaged packs give errors
  * and no read outside the files (the sanitizer build checks that).
  */
 #include <check.h>
@@ -142,23 +143,13 @@ read_all(const char *repo, const char *objects, int damaged)
 	while (fgets(line, sizeof(line), list)) {
 		cs_oid id, again;
 		char *data = NULL;
-		size_t len = 0, hsize = 0;
-		int t = 0, ht = 0, rc;
+		size_t len = 0;
+		int t = 0, rc;
 
 		ck_assert_int_eq(sscanf(line, "%63s %15s %zu", hex, type, &size),
 				 3);
 		ck_assert_int_eq(cs_oid_parse(&id, hex, strlen(hex)), 0);
-		rc = cs_pack_header(r, &id, &ht, &hsize);
-		if (damaged && rc < 0) {
-			ck_assert(rc == CS_EINVALID || rc == CS_ENOTFOUND);
-		} else {
-			ck_assert_msg(rc == 0, "%s: %s", hex, cs_error_last());
-			if (!damaged) {
-				ck_assert_int_eq(ht, type_number(type));
-				ck_assert_uint_eq(hsize, size);
-			}
-		}
-		rc = cs_pack_read(r, &id, &t, &data, &len);
+		rc = cs_pack_read(r, &id, SIZE_MAX, &t, &data, &len);
 		if (damaged && rc < 0) {
 			ck_assert_msg(rc == CS_EINVALID || rc == CS_ENOTFOUND,
 				      "%s: %d %s", hex, rc, cs_error_last());
@@ -181,6 +172,18 @@ read_all(const char *repo, const char *objects, int damaged)
 				      "%s: contents do not match", hex);
 		}
 		free(data);
+		/* One byte over the limit: refused before it is built. */
+		if (!damaged && size > 0) {
+			data = NULL;
+			len = 0;
+			ck_assert_int_eq(cs_pack_read(r, &id, size - 1, &t,
+						      &data, &len),
+					 CS_ELIMIT);
+			ck_assert_ptr_null(data);
+			ck_assert_uint_eq(len, size);
+			ck_assert_ptr_nonnull(strstr(cs_error_last(),
+						     "over the limit"));
+		}
 		n++;
 	}
 	ck_assert_int_eq(pclose(list), 0);
@@ -295,16 +298,15 @@ START_TEST(test_alternates_and_misses)
 					   "01234567",
 				      40),
 			 0);
-	ck_assert_int_eq(cs_pack_read(r, &id, &type, &data, &len),
+	ck_assert_int_eq(cs_pack_read(r, &id, SIZE_MAX, &type, &data, &len),
 			 CS_ENOTFOUND);
 	ck_assert_ptr_null(data);
-	ck_assert_int_eq(cs_pack_header(r, &id, &type, &len), CS_ENOTFOUND);
 	cs_pack_reader_free(r);
 
 	/* No packs at all. */
 	snprintf(objects, sizeof(objects), "%s/nothing", dir);
 	ck_assert_int_eq(cs_pack_reader_open(&r, objects), 0);
-	ck_assert_int_eq(cs_pack_read(r, &id, &type, &data, &len),
+	ck_assert_int_eq(cs_pack_read(r, &id, SIZE_MAX, &type, &data, &len),
 			 CS_ENOTFOUND);
 	cs_pack_reader_free(r);
 }
