@@ -49,10 +49,11 @@ git_setup(void)
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
 	/*
 	 * A records/<owner>/<type> tree has up to 256 entries (~16 KiB), over
-	 * libgit2's 4 KiB default: cache trees up to 1 MiB, or every commit's
-	 * verification reads them again.  Objects are hashed when they enter
-	 * the store (the indexer, our writes) and `git fsck` checks it, as git
-	 * itself does: not again on every read.
+	 * libgit2's 4 KiB default: cache trees up to 1 MiB for the lookups by
+	 * path (walks and diffs read raw trees through the pack reader,
+	 * pack.h).  Objects are hashed when they enter the store (the indexer,
+	 * our writes) and `git fsck` checks it, as git itself does: not again
+	 * on every read.
 	 */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE,
 			 (size_t)1024 * 1024);
