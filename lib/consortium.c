@@ -432,6 +432,15 @@ done:
 	return error;
 }
 
+int
+cs_consortium_schema_dir(const cs_consortium *c, cs_oid *out)
+{
+	if (!c->keyed || cs_oid_is_zero(&c->key[3]))
+		return CS_ENOTFOUND;
+	*out = c->key[3];
+	return 0;
+}
+
 const cs_member_key *
 cs_consortium_find_key(const cs_consortium *c, const cs_key *key)
 {

@@ -2,6 +2,7 @@
  * cartosync — reading objects straight from a store's pack files (pack.h).
  */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -347,8 +348,11 @@ entry_parse(cs_pack_reader *r, uint32_t pack, uint64_t offset, entry *e)
 			return damaged(p, "a delta's base is cut");
 		memcpy(base.id, p->pack + at, 20);
 		at += 20;
-		/* Thin packs are completed by the indexer: the base is here. */
-		if ((e->base = pack_find(p, &base)) == 0)
+		/* Thin packs are completed by the indexer: the base is here
+		 * (a pack scanned without its index: not looked for). */
+		if (p->idx == NULL)
+			e->base = 0;
+		else if ((e->base = pack_find(p, &base)) == 0)
 			return CS_ENOTFOUND;
 	} else if (e->type < CS_PACK_COMMIT || e->type > CS_PACK_TAG) {
 		return damaged(p, "an object has an unknown type");
@@ -363,20 +367,29 @@ entry_parse(cs_pack_reader *r, uint32_t pack, uint64_t offset, entry *e)
  * stream's Adler-32 as zlib does).
  */
 static int
-inflate_at(cs_pack_reader *r, uint32_t pack, const entry *e, char *out,
-	   size_t size)
+inflate_used(cs_pack_reader *r, uint32_t pack, const entry *e, char *out,
+	     size_t size, size_t *in_used)
 {
 	const pack_file *p = &r->packs[pack];
-	size_t in_used = 0, out_len = 0;
+	size_t out_len = 0;
 	enum libdeflate_result rc;
 
 	rc = libdeflate_zlib_decompress_ex(r->inflater, p->pack + e->data,
 					   p->pack_len - 20 - e->data, out,
-					   size, &in_used, &out_len);
+					   size, in_used, &out_len);
 	if (rc != LIBDEFLATE_SUCCESS || out_len != size)
 		return damaged(p, "an object's data does not inflate to its"
 				  " size");
 	return 0;
+}
+
+static int
+inflate_at(cs_pack_reader *r, uint32_t pack, const entry *e, char *out,
+	   size_t size)
+{
+	size_t in_used;
+
+	return inflate_used(r, pack, e, out, size, &in_used);
 }
 
 /* A delta's size field (little-endian groups of 7 bits). */
@@ -655,4 +668,105 @@ cs_pack_read(cs_pack_reader *r, const cs_oid *id, size_t max, int *type,
 	memcpy(*data, obj, *len);
 	(*data)[*len] = '\0';
 	return 0;
+}
+
+/* The type of the object at `at`: its chain's base's (no inflating). */
+static int
+chain_type(cs_pack_reader *r, uint64_t at, const entry *first)
+{
+	entry e = *first;
+
+	for (size_t n = 0; e.type == OFS_DELTA || e.type == REF_DELTA; n++) {
+		const cache_slot *hit;
+
+		if (n == CHAIN_MAX || e.base == 0)
+			return 0;
+		at = e.base;
+		if ((hit = cache_get(r, 0, at)) != NULL)
+			return hit->type;
+		if (entry_parse(r, 0, at, &e) < 0)
+			return 0;
+	}
+	return e.type;
+}
+
+int
+cs_pack_scan(const char *path, int type, cs_pack_scan_cb cb, void *arg,
+	     const atomic_int *stop)
+{
+	cs_pack_reader r = {0};
+	pack_file p = {0};
+	uint64_t at = 12;
+	uint32_t count;
+	char *buf = NULL;
+	size_t cap = 0;
+	int error = 0;
+
+	if ((p.pack = map_file(path, &p.pack_len)) == NULL)
+		return cs_error_set(CS_ERROR, "cannot map %s", path);
+	if ((p.name = strdup(path)) == NULL ||
+	    (r.cache = calloc(CACHE_SLOTS, sizeof(*r.cache))) == NULL ||
+	    (r.inflater = libdeflate_alloc_decompressor()) == NULL) {
+		error = cs_error_set(CS_ERROR, "out of memory");
+		goto done;
+	}
+	r.packs = &p;
+	r.npacks = 1;
+	if (p.pack_len < 12 + 20 || memcmp(p.pack, "PACK", 4) != 0) {
+		error = damaged(&p, "no pack header");
+		goto done;
+	}
+	count = be32(p.pack + 8);
+	for (uint32_t i = 0; i < count && !atomic_load(stop); i++) {
+		entry e;
+		size_t used = 0;
+		int whole;
+
+		if ((error = entry_parse(&r, 0, at, &e)) < 0)
+			goto done;
+		whole = e.type != OFS_DELTA && e.type != REF_DELTA;
+		if (e.size + 1 > cap) {
+			char *grown = realloc(buf, e.size + 1);
+
+			if (grown == NULL) {
+				error = cs_error_set(CS_ERROR, "out of memory");
+				goto done;
+			}
+			buf = grown;
+			cap = e.size + 1;
+		}
+		/* A delta is inflated too: its end is where the next starts. */
+		if ((error = inflate_used(&r, 0, &e, buf, e.size, &used)) < 0)
+			goto done;
+		buf[e.size] = '\0';
+		if (whole && e.type == type) {
+			if ((error = cb(buf, e.size, arg)) != 0)
+				goto done;
+		} else if (!whole && chain_type(&r, at, &e) == type) {
+			const char *obj;
+			size_t len;
+			int t, owned;
+
+			/* Rebuilt through the reader's cache; a chain it
+			 * cannot follow (a reference delta) is skipped. */
+			if (object_at(&r, 0, at, SIZE_MAX, &t, &obj, &len,
+				      &owned) == 0) {
+				error = cb(obj, len, arg);
+				if (owned)
+					free((char *)obj);
+				if (error)
+					goto done;
+			}
+		}
+		at = e.data + used;
+	}
+done:
+	free(buf);
+	for (size_t i = 0; r.cache && i < CACHE_SLOTS; i++)
+		free(r.cache[i].data);
+	free(r.cache);
+	if (r.inflater)
+		libdeflate_free_decompressor(r.inflater);
+	unmap(&p);
+	return error;
 }

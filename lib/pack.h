@@ -24,6 +24,7 @@
 #ifndef CARTOSYNC_PACK_H
 #define CARTOSYNC_PACK_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "cartosync/oid.h"
@@ -50,5 +51,18 @@ void cs_pack_reader_free(cs_pack_reader *r);
  */
 int cs_pack_read(cs_pack_reader *r, const cs_oid *id, size_t max, int *type,
 		 char **data, size_t *len);
+
+/*
+ * Each object of `type` in the pack file at `path`, in file order, stored
+ * whole or as an offset delta (rebuilt, with a cache), with its contents
+ * (NUL-terminated), until `cb` returns non-zero (returned) or `*stop` is
+ * set.  Needs no index, so the file may still be with the indexer, which
+ * completes it: an object whose chain leaves the file (a reference delta)
+ * is skipped, and a damaged or unfinished part ends the scan with
+ * CS_EINVALID.
+ */
+typedef int (*cs_pack_scan_cb)(const char *data, size_t len, void *arg);
+int cs_pack_scan(const char *path, int type, cs_pack_scan_cb cb, void *arg,
+		 const atomic_int *stop);
 
 #endif

@@ -1,4 +1,6 @@
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +14,7 @@
 #include "cartosync/sync.h"
 #include "cartosync/tls.h"
 #include "cartosync/transport.h"
+#include "precheck.h"
 #include "repo_internal.h"
 #include "staging.h"
 #include "cartosync/merge.h"
@@ -241,6 +244,90 @@ rejection_doc(const char *peer, const char *source, const cs_oid *head,
 	return doc;
 }
 
+/*
+ * A large fetch is prechecked (precheck.h): once every object has arrived,
+ * while libgit2 resolves the pack's deltas on one core, the files stored
+ * whole in the pack are checked on the other against the node's own
+ * consortium, and verification skips those that passed.
+ */
+#define PRECHECK_MIN_OBJECTS 1000
+
+typedef struct {
+	cs_node *node;
+	cs_repo *staged;
+	const cs_transfer_limits *caller;
+	cs_precheck *precheck;
+	int tried;
+} fetch_watch;
+
+/* The pack libgit2's indexer is writing: its temporary file in the
+ * staging store (pack_git2_*), the largest if there are several. */
+static char *
+pack_being_indexed(cs_repo *staged)
+{
+	char *dir = NULL, *best = NULL;
+	off_t best_size = -1;
+	struct dirent *e;
+	DIR *d;
+
+	if (asprintf(&dir, "%s/objects/pack", cs_repo_path(staged)) < 0)
+		return NULL;
+	if ((d = opendir(dir)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			struct stat st;
+			char *path;
+
+			if (strncmp(e->d_name, "pack_git2_", 10) != 0 ||
+			    strchr(e->d_name, '.') ||
+			    asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+				continue;
+			if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+			    st.st_size > best_size) {
+				free(best);
+				best = path;
+				best_size = st.st_size;
+			} else {
+				free(path);
+			}
+		}
+		closedir(d);
+	}
+	free(dir);
+	return best;
+}
+
+static void
+start_precheck(fetch_watch *w)
+{
+	cs_repo *repo = cs_node_repo(w->node);
+	cs_consortium *state = NULL;
+	cs_oid main, tree;
+	char *pack;
+
+	if (cs_node_main(&main, w->node) < 0 ||
+	    cs_repo_commit_tree(&tree, repo, &main) < 0 ||
+	    (pack = pack_being_indexed(w->staged)) == NULL)
+		return;
+	/* Best effort: without it, verification checks every file. */
+	if (cs_consortium_load(&state, repo, &tree) == 0)
+		(void)cs_precheck_start(&w->precheck, pack, state);
+	free(pack);
+}
+
+static void
+watch_progress(const cs_transfer_progress *pr, void *arg)
+{
+	fetch_watch *w = arg;
+
+	if (w->caller && w->caller->progress)
+		w->caller->progress(pr, w->caller->progress_arg);
+	if (w->tried || pr->total_objects < PRECHECK_MIN_OBJECTS ||
+	    pr->objects < pr->total_objects)
+		return;
+	w->tried = 1;
+	start_precheck(w);
+}
+
 int
 cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 	      const cs_fetch_options *fo)
@@ -251,6 +338,8 @@ cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 	oid_list held = {NULL, 0, 0}, keep = {NULL, 0, 0};
 	const char *peer = fo->peer, *source = fo->source;
 	SSL_CTX *client = NULL;
+	fetch_watch watch = {node, NULL, fo->limits, NULL, 0};
+	cs_transfer_limits limits;
 	char spec[256];
 	cs_oid genesis;
 	int error, changed;
@@ -277,10 +366,18 @@ cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 					     " with", source);
 			goto done;
 		}
-		if ((error = cs_tls_client_ctx(&client, node)) < 0 ||
-		    (error = cs_transport_fetch(staged, client, source,
-						fo->peer_hash, specs, 1,
-						fo->limits)) < 0)
+		limits = fo->limits ? *fo->limits : (cs_transfer_limits){0};
+		limits.progress = watch_progress;
+		limits.progress_arg = &watch;
+		watch.staged = staged;
+		error = cs_tls_client_ctx(&client, node);
+		if (error == 0)
+			error = cs_transport_fetch(staged, client, source,
+						   fo->peer_hash, specs, 1,
+						   &limits);
+		cs_precheck_stop(watch.precheck);
+		result->prechecked = cs_precheck_count(watch.precheck);
+		if (error < 0)
 			goto done;
 	} else if (cs_bundle_is(source)) {
 		if ((error = cs_bundle_read(staged, source, "refs/fetched/main",
@@ -308,6 +405,7 @@ cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 	opts.ntips = 1;
 	opts.held = held.ids;
 	opts.nheld = held.n;
+	opts.prechecked = watch.precheck;
 	if ((error = verify_held(&result->report, node, staged, &opts)) < 0)
 		goto done;
 	if (result->report->protocol) {
@@ -345,6 +443,7 @@ cs_sync_fetch(cs_fetch_result *result, cs_node *node,
 		result->report = NULL;
 	}
 done:
+	cs_precheck_free(watch.precheck);
 	SSL_CTX_free(client);
 	cs_staging_free(staging);
 	free(held.ids);

@@ -34,6 +34,7 @@
 #include "cartosync/record.h"
 #include "cartosync/sshsig.h"
 #include "cartosync/verify.h"
+#include "precheck.h"
 
 #define BATCH 4096
 #define MAX_THREADS 16
@@ -97,6 +98,7 @@ typedef struct {
 	oid_index index;
 	state_entry *states;
 	size_t nstates, capstates;
+	const cs_precheck *prechecked;
 } vctx;
 
 static size_t
@@ -262,7 +264,8 @@ pass_signatures(vctx *v, unsigned threads)
 	int error = 0;
 
 	memset(workers, 0, sizeof(workers));
-	for (unsigned t = 0; t < threads; t++)
+	for (unsigned t = 0; t < threads; t++) {
+		workers[t].prechecked = v->prechecked;
 		if ((error = cs_repo_open(&workers[t].repo,
 					  cs_repo_path(v->repo))) < 0) {
 			workers_free(workers, t);
@@ -270,6 +273,7 @@ pass_signatures(vctx *v, unsigned threads)
 			free(len);
 			return error;
 		}
+	}
 	if (raw == NULL || len == NULL) {
 		workers_free(workers, threads);
 		free(raw);
@@ -537,7 +541,8 @@ done:
  */
 static int
 check_content(const cs_tree_change *change, cs_repo *repo,
-	      const cs_consortium *state, char *reason, size_t size)
+	      const cs_consortium *state, const cs_precheck *prechecked,
+	      char *reason, size_t size)
 {
 	const char *path = change->path;
 	const cs_schema_set *schemas = cs_consortium_schemas(state);
@@ -585,6 +590,14 @@ check_content(const cs_tree_change *change, cs_repo *repo,
 	}
 	if (change->new_id == NULL)
 		return 0;
+	if (record && prechecked) {
+		cs_oid schema_dir;
+
+		if (cs_consortium_schema_dir(state, &schema_dir) == 0 &&
+		    cs_precheck_passed(prechecked, change->new_id, path,
+				       &schema_dir))
+			return 0;
+	}
 
 	if (strcmp(path, CS_PATH_MEMBERS) == 0)
 		schema = "members.schema.json";
@@ -643,7 +656,7 @@ check_change(const cs_tree_change *change, void *payload)
 	change_check *cc = payload;
 	char reason[768];
 
-	int kind = check_content(change, cc->v->repo, cc->state, reason,
+	int kind = check_content(change, cc->v->repo, cc->state, NULL, reason,
 				 sizeof(reason));
 
 	if (kind == 1)
@@ -657,6 +670,7 @@ typedef struct {
 	vcommit *c;
 	cs_repo *repo;
 	const cs_consortium *state;
+	const cs_precheck *prechecked;
 	size_t cap;
 } content_walk;
 
@@ -683,7 +697,8 @@ content_entry(const cs_tree_change *change, void *payload)
 		c->changes[c->nchanges].new_id = *change->new_id;
 	c->nchanges++;
 	if (w->state && c->content_reason == NULL &&
-	    (c->content_kind = check_content(change, w->repo, w->state, reason,
+	    (c->content_kind = check_content(change, w->repo, w->state,
+					     w->prechecked, reason,
 					     sizeof(reason))) != 0) {
 		c->content_reason = strdup(reason);
 		c->content_index = c->nchanges - 1;
@@ -696,7 +711,7 @@ content_entry(const cs_tree_change *change, void *payload)
 static void
 check_contents(vcommit *c, vctx *worker)
 {
-	content_walk w = {c, worker->repo, NULL, 0};
+	content_walk w = {c, worker->repo, NULL, worker->prechecked, 0};
 	cs_oid parent_tree;
 	const char *why;
 
@@ -1324,6 +1339,7 @@ cs_verify(cs_verify_report **out, cs_repo *repo, const cs_verify_options *opts)
 	*out = NULL;
 	memset(&v, 0, sizeof(v));
 	v.repo = repo;
+	v.prechecked = opts->prechecked;
 	if ((all = calloc(nall + 1, sizeof(*all))) == NULL)
 		return cs_error_set(CS_ERROR, "out of memory");
 	memcpy(all, opts->tips, opts->ntips * sizeof(*all));

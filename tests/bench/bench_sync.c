@@ -894,6 +894,7 @@ breakdown(const char *what, const char *node_dir, double cli_secs)
 	cs_integrate_result integrated;
 	cs_node *node = NULL;
 	double t_open, t_fetch, t_integrate, t_verify, t;
+	size_t prechecked;
 
 	t = bench_now();
 	if (cs_node_open(&node, node_dir) < 0)
@@ -906,6 +907,7 @@ breakdown(const char *what, const char *node_dir, double cli_secs)
 	t_fetch = bench_now() - t;
 	if (fetched.rejected)
 		bench_die("cs_sync_fetch rejected commits");
+	prechecked = fetched.prechecked;
 	cs_fetch_result_dispose(&fetched);
 	t = bench_now();
 	if (cs_sync_integrate(&integrated, node) < 0)
@@ -913,11 +915,12 @@ breakdown(const char *what, const char *node_dir, double cli_secs)
 	t_integrate = bench_now() - t;
 	t_verify = time_verify(node, &integrated.main);
 	printf("%s, in process: cs_node_open %.2f s, cs_sync_fetch %.2f s"
-	       " (transfer, verify, keep), cs_sync_integrate %.2f s (verify"
-	       " held heads, fold: %zu merges), cs_verify of the new main"
-	       " alone %.2f s; the program took %.2f s\n",
-	       what, t_open, t_fetch, t_integrate, integrated.merges,
-	       t_verify, cli_secs);
+	       " (transfer, verify, keep; %zu files prechecked while"
+	       " indexing), cs_sync_integrate %.2f s (verify held heads,"
+	       " fold: %zu merges), cs_verify of the new main alone %.2f s;"
+	       " the program took %.2f s\n",
+	       what, t_open, t_fetch, prechecked, t_integrate,
+	       integrated.merges, t_verify, cli_secs);
 	cs_integrate_result_dispose(&integrated);
 	cs_node_free(node);
 	bench_durable(0);

@@ -34,6 +34,7 @@
 #include "cartosync/schema.h"
 #include "cartosync/sshsig.h"
 #include "cartosync/verify.h"
+#include "precheck.h"
 
 #define SVC_ID "d4b229e1-f1cb-4e71-8df3-5bbd97c9be58"
 #define SVC_PATH "records/ms2/service/d4/" SVC_ID ".json"
@@ -1971,6 +1972,177 @@ START_TEST(test_verdicts_file)
 }
 END_TEST
 
+/* The id git gives a file of these bytes. */
+static cs_oid
+oid_of_text(const char *text, size_t len)
+{
+	git_oid gid;
+	cs_oid id;
+
+	ck_assert_int_eq(git_odb_hash(&gid, text, len, GIT_OBJECT_BLOB), 0);
+	memcpy(id.id, gid.id, CS_OID_RAWSZ);
+	return id;
+}
+
+/* The store's only pack after `git repack -ad` (malloc'd path). */
+static char *
+repacked(void)
+{
+	char cmd[512], line[512];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "git -C '%s' repack -adq && ls '%s'/objects/pack/*.pack",
+		 cs_repo_path(repo), cs_repo_path(repo));
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_int_eq(pclose(f), 0);
+	line[strcspn(line, "\n")] = '\0';
+	return strdup(line);
+}
+
+/*
+ * Records prechecked in a fetched pack (precheck.h) are judged as without
+ * the precheck: it notes only valid files, each under the path its content
+ * gives and for the schema folder it used, and verification still judges
+ * the path, the authority and every file it did not note.
+ */
+#define OTHER_ID "5e0c1d2a-7b3f-4e6a-9c8d-1f2e3a4b5c6d"
+
+START_TEST(test_prechecked_files)
+{
+	json_t *good = service("ms2", SVC_ID), *moved = service("ms2", ALCS_ID),
+	       *bad = service("ms2", SVC_ID);
+	cs_oid b_good, b_moved, b_bad, t, tips[4], schema_dir, zero;
+	cs_consortium *state = NULL;
+	cs_precheck *pre = NULL;
+	char *pack;
+
+	json_object_set_new(bad, "x_status", json_string("pending"));
+	b_good = write_json(good);
+	b_moved = write_json(moved);
+	b_bad = write_json(bad);
+	t = tree_with(&admission, SVC_PATH, &b_good);
+	tips[0] = craft(k_ms2, "ms2", &admission, &t, NULL);
+	side_ref("good", &tips[0]);
+	t = tree_with(&admission, SVC_PATH, &b_moved);
+	tips[1] = craft(k_ms2, "ms2", &admission, &t, NULL);
+	side_ref("moved", &tips[1]);
+	t = tree_with(&admission, SVC_PATH, &b_bad);
+	tips[2] = craft(k_ms2, "ms2", &admission, &t, NULL);
+	side_ref("bad", &tips[2]);
+	/* alcs writes in ms2's folder: valid content, no authority. */
+	t = tree_with(&admission, SVC_PATH, &b_good);
+	tips[3] = craft(k_alcs, "alcs", &admission, &t, NULL);
+	side_ref("intruder", &tips[3]);
+
+	pack = repacked();
+	t = tree_of(&admission);
+	ck_assert_int_eq(cs_consortium_load(&state, repo, &t), 0);
+	ck_assert_int_eq(cs_consortium_schema_dir(state, &schema_dir), 0);
+	ck_assert_int_eq(cs_precheck_start(&pre, pack, state), 0);
+	cs_precheck_wait(pre);
+	ck_assert_uint_ge(cs_precheck_count(pre), 2);
+
+	ck_assert(cs_precheck_passed(pre, &b_good, SVC_PATH, &schema_dir));
+	ck_assert(cs_precheck_passed(pre, &b_moved,
+				     "records/ms2/service/a1/" ALCS_ID ".json",
+				     &schema_dir));
+	ck_assert(!cs_precheck_passed(pre, &b_moved, SVC_PATH, &schema_dir));
+	ck_assert(!cs_precheck_passed(pre, &b_bad, SVC_PATH, &schema_dir));
+	memset(&zero, 0, sizeof(zero));
+	ck_assert(!cs_precheck_passed(pre, &b_good, SVC_PATH, &zero));
+
+	for (size_t i = 0; i < 4; i++) {
+		cs_verify_options o;
+		cs_verify_report *with = NULL, *without = judge_tip(&tips[i]);
+
+		memset(&o, 0, sizeof(o));
+		o.genesis = &genesis;
+		o.tips = &tips[i];
+		o.ntips = 1;
+		o.all_merges = 1;
+		o.prechecked = pre;
+		ck_assert_int_eq(cs_verify(&with, repo, &o), 0);
+		ck_assert_uint_eq(with->nissues, without->nissues);
+		for (size_t k = 0; k < with->nissues; k++) {
+			ck_assert(cs_oid_cmp(&with->issues[k].commit,
+					     &without->issues[k].commit) == 0);
+			ck_assert_str_eq(with->issues[k].reason,
+					 without->issues[k].reason);
+		}
+		cs_verify_report_free(with);
+		cs_verify_report_free(without);
+	}
+	expect_tip_accepted(&tips[0]);
+	expect_tip_rejected(&tips[1], "stored at the wrong path");
+	expect_tip_rejected(&tips[2], SVC_PATH ": /x_status: ");
+	expect_tip_rejected(&tips[3], "alcs may not write");
+
+	cs_precheck_free(pre);
+	free(pack);
+
+	/*
+	 * A noted file is not read again: one that is only in the prechecked
+	 * pack, not in the store, passes with the note and fails without.
+	 */
+	{
+		char cmd[1024], dir[160], line[256], *text = NULL;
+		size_t len;
+		json_t *other = service("ms2", OTHER_ID);
+		cs_oid b_other, x;
+		cs_verify_options o;
+		cs_verify_report *r = NULL;
+		FILE *f;
+
+		ck_assert_int_eq(cs_json_canonical(&text, &len, other), 0);
+		snprintf(dir, sizeof(dir), "%s/elsewhere.git", tmpdir);
+		snprintf(cmd, sizeof(cmd),
+			 "git init -q --bare '%s' && cd '%s' && "
+			 "git hash-object -w --stdin | "
+			 "git pack-objects -q objects/pack/pack >/dev/null",
+			 dir, dir);
+		f = popen(cmd, "w");
+		ck_assert_ptr_nonnull(f);
+		fwrite(text, 1, len, f);
+		ck_assert_int_eq(pclose(f), 0);
+		snprintf(cmd, sizeof(cmd), "ls '%s'/objects/pack/*.pack", dir);
+		f = popen(cmd, "r");
+		ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+		pclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		b_other = oid_of_text(text, len);
+		t = tree_with(&admission,
+			      "records/ms2/service/5e/" OTHER_ID ".json",
+			      &b_other);
+		x = craft(k_ms2, "ms2", &admission, &t, NULL);
+		side_ref("elsewhere", &x);
+		expect_tip_rejected(&x, "blob");
+
+		t = tree_of(&admission);
+		ck_assert_int_eq(cs_consortium_load(&state, repo, &t), 0);
+		ck_assert_int_eq(cs_precheck_start(&pre, line, state), 0);
+		cs_precheck_wait(pre);
+		ck_assert_uint_eq(cs_precheck_count(pre), 1);
+		memset(&o, 0, sizeof(o));
+		o.genesis = &genesis;
+		o.tips = &x;
+		o.ntips = 1;
+		o.prechecked = pre;
+		ck_assert_int_eq(cs_verify(&r, repo, &o), 0);
+		assert_clean(r);
+		cs_verify_report_free(r);
+		cs_precheck_free(pre);
+		free(text);
+		json_decref(other);
+	}
+	json_decref(good);
+	json_decref(moved);
+	json_decref(bad);
+}
+END_TEST
+
 static Suite *
 verify_suite(void)
 {
@@ -2005,6 +2177,7 @@ verify_suite(void)
 	tcase_add_test(tc, test_verdicts_only_valid);
 	tcase_add_test(tc, test_verdicts_file);
 	tcase_add_test(tc, test_consortium_states_reused);
+	tcase_add_test(tc, test_prechecked_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

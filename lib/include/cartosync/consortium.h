@@ -108,6 +108,10 @@ int cs_consortium_protocol(const cs_consortium *c);
 /* The schemas in force (borrowed). */
 const cs_schema_set *cs_consortium_schemas(const cs_consortium *c);
 
+/* The id of the schema folder a state loaded from a tree was made of
+ * (what its records are validated against); CS_ENOTFOUND otherwise. */
+int cs_consortium_schema_dir(const cs_consortium *c, cs_oid *out);
+
 /* The parsed files (borrowed). */
 const json_t *cs_consortium_members(const cs_consortium *c);
 const json_t *cs_consortium_policy(const cs_consortium *c);

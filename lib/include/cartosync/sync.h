@@ -33,6 +33,7 @@ typedef struct {
 	int up_to_date;       /* the node held head already */
 	size_t rejected;      /* commits that do not verify */
 	cs_verify_report *report; /* why, when rejected > 0 */
+	size_t prechecked;    /* files checked while the pack was indexed */
 } cs_fetch_result;
 
 /*

@@ -85,6 +85,9 @@ typedef struct {
 	int all_merges;        /* recompute every merge, not only those a
 				  signed edit stands on */
 	cs_verdicts *verdicts; /* read, and added to; NULL: judge all */
+	/* Files whose content a precheck of the fetched pack passed (lib/,
+	 * precheck.h; set by cs_sync_fetch); NULL: none. */
+	const struct cs_precheck *prechecked;
 } cs_verify_options;
 
 /*
