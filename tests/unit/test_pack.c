@@ -23,6 +23,8 @@
 
 static char dir[64];
 
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 run(const char *fmt, ...)
 {
