@@ -26,7 +26,7 @@
 #define CHAIN_MAX 10000
 /* Rebuilt objects kept: slots, bytes, and the largest one kept. */
 #define CACHE_SLOTS 8192
-#define CACHE_BYTES (48u << 20)
+#define CACHE_BYTES (16u << 20)
 #define CACHE_OBJECT_MAX (1u << 20)
 /* Alternates followed from the first directory (git allows 5 levels). */
 #define ALTERNATES_MAX 8
