@@ -14,6 +14,7 @@
 #include "cartosync/error.h"
 #include "cartosync/json.h"
 #include "cartosync/record.h"
+#include "cartosync/repo.h"
 #include "pack.h"
 #include "precheck.h"
 
@@ -24,8 +25,11 @@ typedef struct {
 
 struct cs_precheck {
 	char *pack;
-	cs_consortium *state;
+	char *repo;        /* where the consortium state is loaded from */
+	cs_oid tree;       /* ... and of which tree */
+	cs_consortium *state; /* while the scan runs */
 	cs_oid schema_dir;
+	int ready;         /* schema_dir is known */
 	EVP_MD *sha1;
 	EVP_MD_CTX *md;
 	noted *slots; /* open addressing, a power of two */
@@ -108,39 +112,47 @@ check_file(const char *data, size_t len, void *arg)
 	return 0;
 }
 
+/*
+ * The thread: the consortium state is loaded here, off the fetch's path,
+ * through a repository handle of its own, and put back (to the pool of
+ * states, consortium.c) as soon as the scan ends, for verification to
+ * take.  Best effort: without a state nothing is noted, and an unfinished
+ * or damaged part of the pack just ends the scan.
+ */
 static void *
 scan(void *arg)
 {
 	cs_precheck *p = arg;
+	cs_repo *repo = NULL;
 
-	/* Best effort: an unfinished or damaged part just ends the scan. */
-	(void)cs_pack_scan(p->pack, CS_PACK_BLOB, check_file, p, &p->stop);
+	if (cs_repo_open(&repo, p->repo) == 0 &&
+	    cs_consortium_load(&p->state, repo, &p->tree) == 0 &&
+	    cs_consortium_schema_dir(p->state, &p->schema_dir) == 0) {
+		p->ready = 1;
+		(void)cs_pack_scan(p->pack, CS_PACK_BLOB, check_file, p,
+				   &p->stop);
+	}
+	cs_consortium_free(p->state);
+	p->state = NULL;
+	cs_repo_free(repo);
 	return NULL;
 }
 
 int
-cs_precheck_start(cs_precheck **out, const char *pack, cs_consortium *state)
+cs_precheck_start(cs_precheck **out, const char *pack, const char *repo,
+		  const cs_oid *tree)
 {
 	cs_precheck *p = calloc(1, sizeof(*p));
 
 	*out = NULL;
-	if (p == NULL) {
-		cs_consortium_free(state);
-		return cs_error_set(CS_ERROR, "out of memory");
-	}
-	p->state = state;
-	if (cs_consortium_schema_dir(state, &p->schema_dir) < 0) {
-		cs_precheck_free(p);
-		return cs_error_set(CS_EINVALID,
-				    "precheck: the consortium has no schema"
-				    " folder");
-	}
-	if ((p->pack = strdup(pack)) == NULL ||
+	if (p == NULL || (p->pack = strdup(pack)) == NULL ||
+	    (p->repo = strdup(repo)) == NULL ||
 	    (p->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL ||
 	    (p->md = EVP_MD_CTX_new()) == NULL) {
 		cs_precheck_free(p);
 		return cs_error_set(CS_ERROR, "precheck: cannot set up");
 	}
+	p->tree = *tree;
 	if (pthread_create(&p->thread, NULL, scan, p) != 0) {
 		cs_precheck_free(p);
 		return cs_error_set(CS_ERROR, "precheck: no thread");
@@ -179,7 +191,7 @@ int
 cs_precheck_passed(const cs_precheck *p, const cs_oid *blob,
 		   const char *path, const cs_oid *schema_dir)
 {
-	if (p == NULL || p->running || p->cap == 0 ||
+	if (p == NULL || p->running || !p->ready || p->cap == 0 ||
 	    memcmp(schema_dir->id, p->schema_dir.id, CS_OID_RAWSZ) != 0)
 		return 0;
 	for (size_t i = slot_of(blob, p->cap); p->slots[i].path;
@@ -200,7 +212,7 @@ cs_precheck_free(cs_precheck *p)
 	free(p->slots);
 	EVP_MD_CTX_free(p->md);
 	EVP_MD_free(p->sha1);
-	cs_consortium_free(p->state);
 	free(p->pack);
+	free(p->repo);
 	free(p);
 }

@@ -29,11 +29,11 @@ typedef struct cs_precheck cs_precheck;
 
 /*
  * Start scanning the pack file at `pack` in a thread, against the schemas
- * of `state` (taken: freed with the precheck).  Fails when `state` was not
- * loaded from a tree (no schema folder to name).
+ * of the consortium of `tree` in the store at `repo` (a node's own, loaded
+ * in the thread).
  */
-int cs_precheck_start(cs_precheck **out, const char *pack,
-		      cs_consortium *state);
+int cs_precheck_start(cs_precheck **out, const char *pack, const char *repo,
+		      const cs_oid *tree);
 
 /* Stop the scan where it is and wait for it; what it noted stays. */
 void cs_precheck_stop(cs_precheck *p);

@@ -300,7 +300,6 @@ static void
 start_precheck(fetch_watch *w)
 {
 	cs_repo *repo = cs_node_repo(w->node);
-	cs_consortium *state = NULL;
 	cs_oid main, tree;
 	char *pack;
 
@@ -309,8 +308,7 @@ start_precheck(fetch_watch *w)
 	    (pack = pack_being_indexed(w->staged)) == NULL)
 		return;
 	/* Best effort: without it, verification checks every file. */
-	if (cs_consortium_load(&state, repo, &tree) == 0)
-		(void)cs_precheck_start(&w->precheck, pack, state);
+	(void)cs_precheck_start(&w->precheck, pack, cs_repo_path(repo), &tree);
 	free(pack);
 }
 

@@ -2041,7 +2041,9 @@ START_TEST(test_prechecked_files)
 	t = tree_of(&admission);
 	ck_assert_int_eq(cs_consortium_load(&state, repo, &t), 0);
 	ck_assert_int_eq(cs_consortium_schema_dir(state, &schema_dir), 0);
-	ck_assert_int_eq(cs_precheck_start(&pre, pack, state), 0);
+	cs_consortium_free(state);
+	ck_assert_int_eq(cs_precheck_start(&pre, pack, cs_repo_path(repo), &t),
+			 0);
 	cs_precheck_wait(pre);
 	ck_assert_uint_ge(cs_precheck_count(pre), 2);
 
@@ -2121,8 +2123,9 @@ START_TEST(test_prechecked_files)
 		expect_tip_rejected(&x, "blob");
 
 		t = tree_of(&admission);
-		ck_assert_int_eq(cs_consortium_load(&state, repo, &t), 0);
-		ck_assert_int_eq(cs_precheck_start(&pre, line, state), 0);
+		ck_assert_int_eq(cs_precheck_start(&pre, line,
+						   cs_repo_path(repo), &t),
+				 0);
 		cs_precheck_wait(pre);
 		ck_assert_uint_eq(cs_precheck_count(pre), 1);
 		memset(&o, 0, sizeof(o));
