@@ -667,13 +667,14 @@ note_loose_after_packing(const cs_node *node, size_t n)
 	free(tmp);
 }
 
-/* What the store wants; the counts it was judged by, and the loose
- * objects to count from (what the last packing left). */
+/* What the store wants; the counts it was judged by, what the last
+ * packing left as recorded, and the loose objects to count from. */
 static int
-pack_wanted(cs_node *node, cs_repo_store_counts *counts, size_t *left)
+pack_wanted(cs_node *node, cs_repo_store_counts *counts, size_t *recorded,
+	    size_t *left)
 {
 	cs_repo_store_count(counts, node->repo);
-	*left = loose_after_packing(node);
+	*left = *recorded = loose_after_packing(node);
 	/* Fewer than were left: something else packed or pruned them. */
 	if (counts->loose < *left)
 		*left = counts->loose;
@@ -684,9 +685,9 @@ int
 cs_node_pack_wanted(cs_node *node)
 {
 	cs_repo_store_counts counts;
-	size_t left;
+	size_t recorded, left;
 
-	return pack_wanted(node, &counts, &left);
+	return pack_wanted(node, &counts, &recorded, &left);
 }
 
 int
@@ -694,12 +695,12 @@ cs_node_pack(cs_node *node, int *done, cs_repo_store_counts *before,
 	     cs_repo_store_counts *after)
 {
 	int held = cs_repo_locked(node->repo), error = 0, how;
-	size_t left;
+	size_t recorded, left;
 
 	*done = CS_REPO_PACK_NONE;
 	if (!held && (error = cs_repo_lock(node->repo)) < 0)
 		return error;
-	how = pack_wanted(node, before, &left);
+	how = pack_wanted(node, before, &recorded, &left);
 	*after = *before;
 	if (how != CS_REPO_PACK_NONE) {
 		if ((error = cs_repo_pack(node->repo, how)) == 0) {
@@ -707,7 +708,7 @@ cs_node_pack(cs_node *node, int *done, cs_repo_store_counts *before,
 			cs_repo_store_count(after, node->repo);
 			note_loose_after_packing(node, after->loose);
 		}
-	} else if (left < loose_after_packing(node)) {
+	} else if (left < recorded) {
 		note_loose_after_packing(node, left);
 	}
 	if (!held)
