@@ -58,6 +58,10 @@ struct cs_pack_reader {
 	cache_slot *cache;
 	size_t cached_bytes;
 	struct libdeflate_decompressor *inflater;
+	/* A scan of a pack nobody checked yet (cs_pack_scan): the bytes it
+	 * may still build (SIZE_MAX: no bound), and when to give up. */
+	size_t budget;
+	const atomic_int *stop;
 };
 
 static uint32_t
@@ -72,6 +76,26 @@ damaged(const pack_file *p, const char *what)
 {
 	return cs_error_set(CS_EINVALID, "pack %s is damaged: %s", p->name,
 			    what);
+}
+
+/*
+ * Account for `n` bytes about to be built.  A pack that was indexed has
+ * been built whole once already; one being scanned before that could
+ * describe delta chains that build far more than it holds, so a scan has a
+ * budget, and stops when asked, between any two objects it builds.
+ */
+static int
+spend(cs_pack_reader *r, size_t n)
+{
+	if (r->stop && atomic_load(r->stop))
+		return cs_error_set(CS_ELIMIT, "the scan was stopped");
+	if (r->budget == SIZE_MAX)
+		return 0;
+	if (n > r->budget)
+		return cs_error_set(CS_ELIMIT,
+				    "the pack builds far more than it holds");
+	r->budget -= n;
+	return 0;
 }
 
 static void
@@ -223,6 +247,7 @@ cs_pack_reader_open(cs_pack_reader **out, const char *objects)
 		cs_pack_reader_free(r);
 		return cs_error_set(CS_ERROR, "out of memory");
 	}
+	r->budget = SIZE_MAX;
 	if ((error = add_packs(r, objects)) < 0 ||
 	    (error = add_alternates(r, objects)) < 0) {
 		cs_pack_reader_free(r);
@@ -553,6 +578,8 @@ object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, size_t max,
 				error = CS_ELIMIT;
 				goto done;
 			}
+			if ((error = spend(r, e.size)) < 0)
+				goto done;
 			if ((base = malloc(e.size + 1)) == NULL) {
 				error = cs_error_set(CS_ERROR, "out of memory");
 				goto done;
@@ -596,7 +623,8 @@ object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, size_t max,
 		char *res = NULL;
 		size_t res_len = 0;
 
-		if ((error = entry_parse(r, pack, at, &e)) < 0)
+		if ((error = entry_parse(r, pack, at, &e)) < 0 ||
+		    (error = spend(r, e.size)) < 0)
 			goto done;
 		if ((buf = malloc(e.size + 1)) == NULL) {
 			error = cs_error_set(CS_ERROR, "out of memory");
@@ -617,6 +645,8 @@ object_at(cs_pack_reader *r, uint32_t pack, uint64_t offset, size_t max,
 		base = res;
 		base_len = res_len;
 		base_owned = 1;
+		if ((error = spend(r, res_len)) < 0)
+			goto done;
 		/* The object asked for is kept if it is a tree: files
 		 * are read once, trees again by the next commit's diff. */
 		if ((at != offset || base_type == CS_PACK_TREE) &&
@@ -712,6 +742,11 @@ cs_pack_scan(const char *path, int type, cs_pack_scan_cb cb, void *arg,
 	}
 	r.packs = &p;
 	r.npacks = 1;
+	/* Packs of records build a few times their size. */
+	r.budget = p.pack_len > (SIZE_MAX - OBJECT_MAX) / 32
+			   ? SIZE_MAX - 1
+			   : 32 * p.pack_len + OBJECT_MAX;
+	r.stop = stop;
 	if (p.pack_len < 12 + 20 || memcmp(p.pack, "PACK", 4) != 0) {
 		error = damaged(&p, "no pack header");
 		goto done;
@@ -722,7 +757,8 @@ cs_pack_scan(const char *path, int type, cs_pack_scan_cb cb, void *arg,
 		size_t used = 0;
 		int whole;
 
-		if ((error = entry_parse(&r, 0, at, &e)) < 0)
+		if ((error = entry_parse(&r, 0, at, &e)) < 0 ||
+		    (error = spend(&r, e.size)) < 0)
 			goto done;
 		whole = e.type != OFS_DELTA && e.type != REF_DELTA;
 		if (e.size + 1 > cap) {
@@ -749,14 +785,18 @@ cs_pack_scan(const char *path, int type, cs_pack_scan_cb cb, void *arg,
 
 			/* Rebuilt through the reader's cache; a chain it
 			 * cannot follow (a reference delta) is skipped. */
-			if (object_at(&r, 0, at, SIZE_MAX, &t, &obj, &len,
-				      &owned) == 0) {
+			error = object_at(&r, 0, at, SIZE_MAX, &t, &obj, &len,
+					  &owned);
+			if (error == CS_ELIMIT)
+				goto done; /* stopped, or over the budget */
+			if (error == 0) {
 				error = cb(obj, len, arg);
 				if (owned)
 					free((char *)obj);
 				if (error)
 					goto done;
 			}
+			error = 0;
 		}
 		at = e.data + used;
 	}

@@ -59,7 +59,9 @@ int cs_pack_read(cs_pack_reader *r, const cs_oid *id, size_t max, int *type,
  * set.  Needs no index, so the file may still be with the indexer, which
  * completes it: an object whose chain leaves the file (a reference delta)
  * is skipped, and a damaged or unfinished part ends the scan with
- * CS_EINVALID.
+ * CS_EINVALID.  The file is not checked yet, so the scan builds at most 32
+ * times its size (CS_ELIMIT past that), and `*stop` is also looked at
+ * between the steps of a delta chain.
  */
 typedef int (*cs_pack_scan_cb)(const char *data, size_t len, void *arg);
 int cs_pack_scan(const char *path, int type, cs_pack_scan_cb cb, void *arg,

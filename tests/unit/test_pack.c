@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "cartosync/error.h"
 #include "cartosync/oid.h"
@@ -475,6 +476,107 @@ START_TEST(test_scan)
 }
 END_TEST
 
+/* Append a pack entry header (type, size) to `out`. */
+static size_t
+put_header(uint8_t *out, int type, size_t size)
+{
+	size_t n = 0;
+	uint8_t c = (uint8_t)((type << 4) | (size & 15));
+
+	size >>= 4;
+	while (size) {
+		out[n++] = c | 0x80;
+		c = size & 0x7f;
+		size >>= 7;
+	}
+	out[n++] = c;
+	return n;
+}
+
+/* Append `len` bytes of `data` deflated (zlib). */
+static size_t
+put_deflated(uint8_t *out, size_t room, const void *data, size_t len)
+{
+	uLongf n = room;
+
+	ck_assert_int_eq(compress2(out, &n, data, len, 9), Z_OK);
+	return n;
+}
+
+/*
+ * A pack that builds far more than it holds: an 8 MiB file of zeros (a few
+ * KiB deflated), then 200 offset deltas, each copying the whole of the one
+ * before.  Too large to cache, each object rebuilds its chain: gigabytes.
+ * The scan stops at its budget instead.
+ */
+START_TEST(test_scan_budget)
+{
+	enum { SIZE = 8 << 20, DELTAS = 200 };
+	size_t room = 1 << 20, at = 12, prev = 12;
+	uint8_t *pack = calloc(1, room), *zeros = calloc(1, SIZE);
+	uint8_t delta[16];
+	char path[128];
+	scanned sc = {0};
+	atomic_int stop = 0;
+	FILE *f;
+	int rc;
+
+	ck_assert_ptr_nonnull(pack);
+	ck_assert_ptr_nonnull(zeros);
+	memcpy(pack, "PACK\0\0\0\2", 8);
+	pack[8] = 0;
+	pack[9] = 0;
+	pack[10] = (1 + DELTAS) >> 8;
+	pack[11] = (1 + DELTAS) & 0xff;
+	at += put_header(pack + at, CS_PACK_BLOB, SIZE);
+	at += put_deflated(pack + at, room - at, zeros, SIZE);
+	/* base size, result size (8 MiB: 0x800000), copy 0x800000 from 0 */
+	{
+		size_t d = 0;
+
+		/* 0x800000 = 2^23 in groups of 7 bits, low first */
+		for (int k = 0; k < 2; k++) {
+			delta[d++] = 0x80;
+			delta[d++] = 0x80;
+			delta[d++] = 0x80;
+			delta[d++] = 0x04;
+		}
+		delta[d++] = 0xc0; /* copy, third size byte given */
+		delta[d++] = 0x80;
+		for (int i = 0; i < DELTAS; i++) {
+			size_t here = at, back = here - prev, pos = 15;
+			uint8_t ofs[16];
+
+			at += put_header(pack + at, 6, d);
+			ofs[pos] = back & 127;
+			while (back >>= 7)
+				ofs[--pos] = 128 | (--back & 127);
+			memcpy(pack + at, ofs + pos, 16 - pos);
+			at += 16 - pos;
+			at += put_deflated(pack + at, room - at, delta, d);
+			prev = here;
+		}
+	}
+	at += 20; /* the trailer: not read */
+	snprintf(path, sizeof(path), "%s/bomb.pack", dir);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(pack, 1, at, f), at);
+	fclose(f);
+
+	rc = cs_pack_scan(path, CS_PACK_BLOB, collect_blob, &sc, &stop);
+	ck_assert_int_eq(rc, CS_ELIMIT);
+	ck_assert_msg(strstr(cs_error_last(), "far more") != NULL, "%s",
+		      cs_error_last());
+	/* The file and the first deltas were built and handed out. */
+	ck_assert_uint_ge(sc.n, 2);
+	ck_assert_uint_lt(sc.n, DELTAS);
+	free(sc.ids);
+	free(pack);
+	free(zeros);
+}
+END_TEST
+
 static Suite *
 pack_suite(void)
 {
@@ -489,6 +591,7 @@ pack_suite(void)
 	tcase_add_test(tc, test_alternates_and_misses);
 	tcase_add_test(tc, test_damaged_packs);
 	tcase_add_test(tc, test_scan);
+	tcase_add_test(tc, test_scan_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }
