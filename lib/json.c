@@ -424,25 +424,31 @@ encode_integer(strbuf *b, json_int_t v)
  * which is no farther from it than the original was, so it rounds back to
  * the same text: the encoding is idempotent.
  */
-static int
-encode_real(strbuf *b, double v)
+static const char *
+spell_real(char num[64], double v)
 {
-	char num[64];
 	char *end;
 
-	if (!isfinite(v))
-		return cs_error_set(CS_EINVALID, "number is not finite");
-	if (fabs(v) > EXACT_LIMIT)
-		return cs_error_set(CS_EINVALID, "number %g is beyond 2^53", v);
-
-	snprintf(num, sizeof(num), "%.*f", REAL_DECIMALS, v);
+	snprintf(num, 64, "%.*f", REAL_DECIMALS, v);
 	end = num + strlen(num);
 	while (end[-1] == '0')
 		end--;
 	if (end[-1] == '.')
 		end--;
 	*end = '\0';
-	buf_adds(b, strcmp(num, "-0") == 0 ? "0" : num);
+	return strcmp(num, "-0") == 0 ? "0" : num;
+}
+
+static int
+encode_real(strbuf *b, double v)
+{
+	char num[64];
+
+	if (!isfinite(v))
+		return cs_error_set(CS_EINVALID, "number is not finite");
+	if (fabs(v) > EXACT_LIMIT)
+		return cs_error_set(CS_EINVALID, "number %g is beyond 2^53", v);
+	buf_adds(b, spell_real(num, v));
 	return 0;
 }
 
@@ -752,7 +758,7 @@ static json_t *
 canon_number(canon_reader *r)
 {
 	const char *p = r->p, *digits;
-	char token[40], again[64], *cut;
+	char token[40], again[64];
 	int negative = *p == '-', fraction = 0;
 	json_int_t v = 0;
 	double d;
@@ -791,14 +797,7 @@ canon_number(canon_reader *r)
 	d = strtod(token, NULL);
 	if (!isfinite(d) || fabs(d) >= NUMBER_LIMIT)
 		return NULL;
-	snprintf(again, sizeof(again), "%.*f", REAL_DECIMALS, d);
-	cut = again + strlen(again);
-	while (cut[-1] == '0')
-		cut--;
-	if (cut[-1] == '.')
-		cut--;
-	*cut = '\0';
-	if (strcmp(again, token) != 0)
+	if (strcmp(spell_real(again, d), token) != 0)
 		return NULL;
 	r->p = p;
 	return json_real(d);

@@ -489,8 +489,12 @@ START_TEST(test_invalid_cases)
 }
 END_TEST
 
+/* Each file below `dir`, read whole: `fn` says whether it counts. */
+typedef int (*file_fn)(const char *path, const char *buf, size_t len,
+                       void *arg);
+
 static int
-idempotence_walk(const char *dir)
+walk_files(const char *dir, file_fn fn, void *arg)
 {
 	char path[4096];
 	struct dirent *e;
@@ -507,16 +511,22 @@ idempotence_walk(const char *dir)
 		path_join(path, sizeof(path), dir, e->d_name);
 		ck_assert_int_eq(stat(path, &st), 0);
 		if (S_ISDIR(st.st_mode)) {
-			files += idempotence_walk(path);
+			files += walk_files(path, fn, arg);
 			continue;
 		}
 		buf = read_file(path, &len);
-		assert_idempotent(buf, len, path);
+		files += fn(path, buf, len, arg);
 		free(buf);
-		files++;
 	}
 	closedir(d);
 	return files;
+}
+
+static int
+idempotent_file(const char *path, const char *buf, size_t len, void *arg)
+{
+	assert_idempotent(buf, len, path);
+	return 1;
 }
 
 START_TEST(test_idempotence_all_data)
@@ -524,7 +534,7 @@ START_TEST(test_idempotence_all_data)
 	char dir[4096];
 
 	snprintf(dir, sizeof(dir), "%s/json", data_dir());
-	ck_assert_int_ge(idempotence_walk(dir), 20);
+	ck_assert_int_ge(walk_files(dir, idempotent_file, NULL), 20);
 }
 END_TEST
 
@@ -701,58 +711,40 @@ reader_mutations(const char *canon_text, size_t len, const char *name,
 	free(m);
 }
 
+typedef struct {
+	int mutate;
+	int read;
+	int mutants;
+} reader_walk;
+
 static int
-reader_walk(const char *dir, int mutate, int *read, int *mutants)
+reader_file(const char *path, const char *buf, size_t len, void *arg)
 {
-	char path[4096];
-	struct dirent *e;
-	struct stat st;
-	size_t len, canon_len;
-	char *buf, *canon_text;
-	int files = 0;
-	DIR *d = opendir(dir);
+	reader_walk *w = arg;
+	size_t canon_len;
+	char *canon_text;
+	json_t *v = NULL;
+	int before = w->read;
 
-	ck_assert_msg(d != NULL, "cannot open %s", dir);
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		path_join(path, sizeof(path), dir, e->d_name);
-		ck_assert_int_eq(stat(path, &st), 0);
-		if (S_ISDIR(st.st_mode)) {
-			files += reader_walk(path, mutate, read, mutants);
-			continue;
-		}
-		if (strstr(e->d_name, ".json") == NULL)
-			continue;
-		buf = read_file(path, &len);
-		assert_reader_agrees(buf, len, path);
-		if (cs_json_canonicalize(&canon_text, &canon_len, buf, len,
-		                         path) == 0) {
-			json_t *v = NULL;
-			int before = *read;
-
-			if (mutate)
-				reader_mutations(canon_text, canon_len, path,
-				                 read, mutants);
-			else
-				*read += assert_reader_agrees(
-				        canon_text, canon_len, path);
-			/* Without a backslash or deep nesting, the reader
-			 * takes it. */
-			ck_assert_int_eq(cs_json_parse(&v, canon_text,
-			                               canon_len, path), 0);
-			if (strchr(canon_text, '\\') == NULL &&
-			    cs_json_depth(v) < CS_JSON_MAX_DEPTH - 2)
-				ck_assert_msg(*read == before + 1,
-				              "%s: not read in one pass", path);
-			json_decref(v);
-			free(canon_text);
-			files++;
-		}
-		free(buf);
-	}
-	closedir(d);
-	return files;
+	if (strstr(path, ".json") == NULL)
+		return 0;
+	assert_reader_agrees(buf, len, path);
+	if (cs_json_canonicalize(&canon_text, &canon_len, buf, len, path) < 0)
+		return 0;
+	if (w->mutate)
+		reader_mutations(canon_text, canon_len, path, &w->read,
+		                 &w->mutants);
+	else
+		w->read += assert_reader_agrees(canon_text, canon_len, path);
+	/* Without a backslash or deep nesting, the reader takes it. */
+	ck_assert_int_eq(cs_json_parse(&v, canon_text, canon_len, path), 0);
+	if (strchr(canon_text, '\\') == NULL &&
+	    cs_json_depth(v) < CS_JSON_MAX_DEPTH - 2)
+		ck_assert_msg(w->read == before + 1, "%s: not read in one pass",
+		              path);
+	json_decref(v);
+	free(canon_text);
+	return 1;
 }
 
 START_TEST(test_read_canonical_data)
@@ -763,15 +755,17 @@ START_TEST(test_read_canonical_data)
 	} dirs[] = {{"json", 1}, {"sample", 1}, {"records", 0},
 	            {"merge", 0}, {"merge-vectors", 0}};
 	char dir[4096];
-	int read = 0, mutants = 0, files = 0;
+	reader_walk w = {0, 0, 0};
+	int files = 0;
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		snprintf(dir, sizeof(dir), "%s/%s", data_dir(), dirs[i].sub);
-		files += reader_walk(dir, dirs[i].mutate, &read, &mutants);
+		w.mutate = dirs[i].mutate;
+		files += walk_files(dir, reader_file, &w);
 	}
 	ck_assert_int_ge(files, 200);
-	ck_assert_int_ge(read, files / 2);
-	ck_assert_int_ge(mutants, 20000);
+	ck_assert_int_ge(w.read, files / 2);
+	ck_assert_int_ge(w.mutants, 20000);
 }
 END_TEST
 
